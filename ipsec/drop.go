@@ -1,0 +1,57 @@
+package ipsec
+
+// DropReason says why the data plane dropped a packet. Every drop is
+// counted under its reason (Engine.Drops), which status and metrics show.
+type DropReason uint8
+
+const (
+	DropNone          DropReason = iota
+	DropMalformed                // too short, bad lengths, not IPv4/IPv6
+	DropPolicyDiscard            // matched a DISCARD entry, or the default policy
+	DropNoSA                     // PROTECT traffic without an installed SA
+	DropUnknownSPI               // inbound ESP/AH for no SA
+	DropReplay                   // sequence number replayed or left of the window
+	DropAuth                     // ICV check failed
+	DropPadding                  // bad ESP padding contents or pad length
+	DropSelector                 // decapsulated packet outside its SA's selectors
+	DropSeqExhausted             // outbound sequence number would wrap
+	DropHardExpired              // SA past a hard lifetime
+	DropTooBig                   // encapsulated packet exceeds the black MTU
+	DropNoRoom                   // buffer lacks headroom or tailroom
+	DropDummy                    // ESP dummy packet (next header 59), dropped by design
+	DropKeepalive                // NAT-T keepalive (0xFF), dropped by design
+	DropNextHeader               // inner protocol that the mode cannot carry
+	DropTTL                      // inner TTL or hop limit exhausted
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	DropNone:          "none",
+	DropMalformed:     "malformed",
+	DropPolicyDiscard: "policy_discard",
+	DropNoSA:          "no_sa",
+	DropUnknownSPI:    "unknown_spi",
+	DropReplay:        "replay",
+	DropAuth:          "auth_failed",
+	DropPadding:       "bad_padding",
+	DropSelector:      "selector_mismatch",
+	DropSeqExhausted:  "seq_exhausted",
+	DropHardExpired:   "hard_expired",
+	DropTooBig:        "too_big",
+	DropNoRoom:        "no_buffer_room",
+	DropDummy:         "dummy",
+	DropKeepalive:     "nat_keepalive",
+	DropNextHeader:    "bad_next_header",
+	DropTTL:           "ttl_exceeded",
+}
+
+// String is the reason's metric label.
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// NumDropReasons is the number of reasons, for counter arrays.
+const NumDropReasons = int(numDropReasons)
