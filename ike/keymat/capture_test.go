@@ -277,9 +277,13 @@ func TestStrongSwanCaptureIKEAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range []struct {
-		msg       []byte
-		open      interface{ Open(dst, iv, ct, aad []byte) ([]byte, error) }
-		seal      interface{ Seal(dst, iv, pt, aad []byte) []byte }
+		msg  []byte
+		open interface {
+			Open(dst, iv, ct, aad []byte) ([]byte, error)
+		}
+		seal interface {
+			Seal(dst, iv, pt, aad []byte) []byte
+		}
 		idType    byte
 		id, authV []byte
 	}{
