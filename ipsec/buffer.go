@@ -23,6 +23,11 @@ type Buffer struct {
 	head int
 	tail int
 	pool *Pool
+	// scratch is per-packet working space for the data path (nonces,
+	// AAD, a received ICV). It lives here because the Buffer already is
+	// on the heap and owned by one goroutine, so handing it to crypto
+	// interfaces allocates nothing.
+	scratch scratch
 }
 
 // NewBuffer returns a buffer of size octets, empty, with DefaultHeadroom

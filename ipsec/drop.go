@@ -22,6 +22,13 @@ const (
 	DropKeepalive                // NAT-T keepalive (0xFF), dropped by design
 	DropNextHeader               // inner protocol that the mode cannot carry
 	DropTTL                      // inner TTL or hop limit exhausted
+	DropFragment                 // IP fragment where IPsec needs whole packets (reassemble first)
+	DropECN                      // RFC 6040 §4.2: Not-ECT inner with CE outer
+	DropNotIPsec                 // Inbound got neither ESP, AH nor UDP
+	DropEncap                    // ESP with or without UDP where the SA says otherwise
+	DropNotProtected             // cleartext that a PROTECT entry covers (RFC 4301 §5.2)
+	DropRandom                   // the random source failed (CBC IV)
+	DropUnpredictable            // AH over a header whose arrival value cannot be predicted
 	numDropReasons
 )
 
@@ -43,6 +50,13 @@ var dropNames = [numDropReasons]string{
 	DropKeepalive:     "nat_keepalive",
 	DropNextHeader:    "bad_next_header",
 	DropTTL:           "ttl_exceeded",
+	DropFragment:      "fragment",
+	DropECN:           "ecn_forbidden",
+	DropNotIPsec:      "not_ipsec",
+	DropEncap:         "encap_mismatch",
+	DropNotProtected:  "cleartext_for_protect",
+	DropRandom:        "rng_failure",
+	DropUnpredictable: "ah_unpredictable_header",
 }
 
 // String is the reason's metric label.

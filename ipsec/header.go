@@ -1,0 +1,398 @@
+package ipsec
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// IP protocol numbers (IANA "Assigned Internet Protocol Numbers").
+const (
+	protoHopByHop = 0
+	protoICMP     = 1
+	protoIPv4     = 4
+	protoTCP      = 6
+	protoUDP      = 17
+	protoIPv6     = 41
+	protoRouting  = 43
+	protoFragment = 44
+	protoESP      = 50
+	protoAH       = 51
+	protoICMPv6   = 58
+	protoNoNext   = 59 // RFC 4303 §2.6: dummy packet
+	protoDstOpts  = 60
+	protoMobility = 135
+	protoUDPLite  = 136
+	protoSCTP     = 132
+	protoHIP      = 139
+	protoShim6    = 140
+	protoDCCP     = 33
+)
+
+// maxExtHeaders bounds the IPv6 extension headers walked per packet.
+const maxExtHeaders = 8
+
+// IPv4 header, RFC 791 §3.1.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version|  IHL  |    DSCP   |ECN|          Total Length         |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|         Identification        |Flags|      Fragment Offset    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Time to Live |    Protocol   |         Header Checksum       |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       Source Address                          |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Destination Address                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Options                    |    Padding    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	ipv4MinLen   = 20
+	ipv4TOS      = 1
+	ipv4TotalLen = 2
+	ipv4ID       = 4
+	ipv4Flags    = 6
+	ipv4TTL      = 8
+	ipv4Proto    = 9
+	ipv4Checksum = 10
+	ipv4Src      = 12
+	ipv4Dst      = 16
+
+	ipv4FlagDF      = 0x40 // in the octet at ipv4Flags
+	ipv4FlagMF      = 0x20
+	ipv4FragOffMask = 0x1fff
+)
+
+// IPv6 header, RFC 8200 §3.
+//
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version| Traffic Class |           Flow Label                  |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|         Payload Length        |  Next Header  |   Hop Limit   |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                Source Address (128 bits)                      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|             Destination Address (128 bits)                   |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	ipv6Len        = 40
+	ipv6PayloadLen = 4
+	ipv6NextHeader = 6
+	ipv6HopLimit   = 7
+	ipv6Src        = 8
+	ipv6Dst        = 24
+)
+
+// UDP header, RFC 768.
+//
+//	 0      7 8     15 16    23 24    31
+//	+--------+--------+--------+--------+
+//	|   Source Port   |   Dest. Port    |
+//	+--------+--------+--------+--------+
+//	|     Length      |    Checksum     |
+//	+--------+--------+--------+--------+
+const (
+	udpLen      = 8
+	udpSrcPort  = 0
+	udpDstPort  = 2
+	udpLength   = 4
+	udpChecksum = 6
+)
+
+// ESP header, RFC 4303 §2.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ----
+//	|               Security Parameters Index (SPI)                 | ^Int.
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |Cov-
+//	|                      Sequence Number                          | |ered
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ | ----
+//	|                    Payload Data* (variable)                   | |   ^
+//	~                                                               ~ |   |
+//	|                                                               | |Conf.
+//	+               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |Cov-
+//	|               |     Padding (0-255 bytes)                     | |ered*
+//	+-+-+-+-+-+-+-+-+               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |   |
+//	|                               |  Pad Length   | Next Header   | v   v
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ------
+//	|         Integrity Check Value-ICV   (variable)                |
+//	~                                                               ~
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	espHeaderLen  = 8
+	espSPI        = 0
+	espSeq        = 4
+	espTrailerLen = 2 // Pad Length and Next Header
+)
+
+// AH header, RFC 4302 §2.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	| Next Header   |  Payload Len  |          RESERVED             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                 Security Parameters Index (SPI)               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Sequence Number Field                      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                                                               |
+//	+                Integrity Check Value-ICV (variable)           |
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	ahFixedLen   = 12
+	ahNextHeader = 0
+	ahPayloadLen = 1
+	ahSPI        = 4
+	ahSeq        = 8
+)
+
+// ECN codepoints (RFC 3168 §5).
+const (
+	ecnNotECT = 0
+	ecnECT1   = 1
+	ecnECT0   = 2
+	ecnCE     = 3
+)
+
+// checksumAdd adds b to a running ones'-complement sum (RFC 1071).
+func checksumAdd(sum uint32, b []byte) uint32 {
+	n := len(b)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:])) + uint32(binary.BigEndian.Uint16(b[i+2:])) +
+			uint32(binary.BigEndian.Uint16(b[i+4:])) + uint32(binary.BigEndian.Uint16(b[i+6:]))
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	for ; i+2 <= n; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if i < n {
+		sum += uint32(b[i]) << 8
+	}
+	return sum
+}
+
+// checksumFold folds a running sum and returns the ones' complement of it,
+// the value that goes into a header.
+func checksumFold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	return ^uint16(sum)
+}
+
+// ipv4HeaderChecksum computes the header checksum of h with its checksum
+// field taken as zero.
+func ipv4HeaderChecksum(h []byte) uint16 {
+	sum := checksumAdd(0, h[:ipv4Checksum])
+	sum = checksumAdd(sum, h[ipv4Checksum+2:])
+	return checksumFold(sum)
+}
+
+// setIPv4Checksum writes a fresh header checksum into h.
+func setIPv4Checksum(h []byte) {
+	binary.BigEndian.PutUint16(h[ipv4Checksum:], ipv4HeaderChecksum(h))
+}
+
+// checksumReplace updates a header checksum for one 16-bit field that
+// changed from old to new (RFC 1624 eqn. 3).
+func checksumReplace(cksum, old, new uint16) uint16 {
+	sum := uint32(^cksum) + uint32(^old) + uint32(new)
+	for sum > 0xffff {
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	return ^uint16(sum)
+}
+
+// addrFrom returns the address in b (4 or 16 octets).
+func addrFrom(b []byte) netip.Addr {
+	if len(b) == 4 {
+		return netip.AddrFrom4([4]byte(b))
+	}
+	return netip.AddrFrom16([16]byte(b))
+}
+
+// ipHeader is what the data path needs from a validated outer or inner IP
+// header: the addresses, where the upper-layer protocol starts and which
+// field names it.
+type ipHeader struct {
+	v6       bool
+	src, dst netip.Addr
+	// proto is the upper-layer protocol after any IPv6 extension headers
+	// that were walked (hop-by-hop, routing, destination options).
+	proto uint8
+	// l4 is the offset of the upper-layer header.
+	l4 int
+	// nhOff is the offset of the octet that holds proto: the IPv4
+	// Protocol field or the last IPv6 Next Header field walked.
+	nhOff int
+	// total is the packet length from the header's length field.
+	total int
+	// fragment is set for any IPv4 or IPv6 fragment; firstFrag tells
+	// whether it is the first one (offset zero).
+	fragment, laterFrag bool
+}
+
+// parseIP validates the IP header at the start of pkt (bounds only) and
+// fills h. It walks IPv6 extension headers up to the first one that is not
+// hop-by-hop, routing or destination options; a fragment header ends the
+// walk with h.fragment set and proto naming the fragment's payload.
+func parseIP(pkt []byte, h *ipHeader) bool {
+	if len(pkt) < 1 {
+		return false
+	}
+	switch pkt[0] >> 4 {
+	case 4:
+		if len(pkt) < ipv4MinLen {
+			return false
+		}
+		ihl := int(pkt[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(pkt[ipv4TotalLen:]))
+		if ihl < ipv4MinLen || total < ihl || total > len(pkt) {
+			return false
+		}
+		h.v6 = false
+		h.src = netip.AddrFrom4([4]byte(pkt[ipv4Src : ipv4Src+4]))
+		h.dst = netip.AddrFrom4([4]byte(pkt[ipv4Dst : ipv4Dst+4]))
+		h.proto = pkt[ipv4Proto]
+		h.nhOff = ipv4Proto
+		h.l4 = ihl
+		h.total = total
+		frag := binary.BigEndian.Uint16(pkt[ipv4Flags:])
+		h.fragment = frag&(ipv4FragOffMask|uint16(ipv4FlagMF)<<8) != 0
+		h.laterFrag = frag&ipv4FragOffMask != 0
+		return true
+	case 6:
+		if len(pkt) < ipv6Len {
+			return false
+		}
+		total := ipv6Len + int(binary.BigEndian.Uint16(pkt[ipv6PayloadLen:]))
+		if total > len(pkt) {
+			return false
+		}
+		h.v6 = true
+		h.src = netip.AddrFrom16([16]byte(pkt[ipv6Src : ipv6Src+16]))
+		h.dst = netip.AddrFrom16([16]byte(pkt[ipv6Dst : ipv6Dst+16]))
+		h.total = total
+		h.fragment, h.laterFrag = false, false
+		return walkIPv6(pkt[:total], h)
+	}
+	return false
+}
+
+// walkIPv6 follows the extension header chain of a bounds-checked IPv6
+// packet (RFC 8200 §4).
+func walkIPv6(pkt []byte, h *ipHeader) bool {
+	nh := pkt[ipv6NextHeader]
+	nhOff := ipv6NextHeader
+	off := ipv6Len
+	for i := 0; ; i++ {
+		switch nh {
+		case protoHopByHop, protoRouting, protoDstOpts:
+			if i >= maxExtHeaders || off+8 > len(pkt) {
+				return false
+			}
+			n := (int(pkt[off+1]) + 1) * 8
+			if off+n > len(pkt) {
+				return false
+			}
+			nhOff = off
+			nh = pkt[off]
+			off += n
+			continue
+		case protoFragment:
+			if off+8 > len(pkt) {
+				return false
+			}
+			h.fragment = true
+			h.laterFrag = binary.BigEndian.Uint16(pkt[off+2:])&0xfff8 != 0
+			nhOff = off
+			nh = pkt[off]
+			off += 8
+		}
+		h.proto = nh
+		h.nhOff = nhOff
+		h.l4 = off
+		return true
+	}
+}
+
+// flow is the selector view of a packet (RFC 4301 §4.4.1.1): addresses,
+// protocol and ports. For ICMP and ICMPv6 both ports carry type<<8|code,
+// the encoding IKEv2 traffic selectors use (RFC 7296 §3.13.1).
+type flow struct {
+	src, dst         netip.Addr
+	proto            uint8
+	srcPort, dstPort uint16
+	// portsKnown is false for non-initial fragments and truncated
+	// headers; such packets match only selectors with ANY ports
+	// (RFC 4301 §4.4.1, OPAQUE).
+	portsKnown bool
+}
+
+// flowOf extracts the selector fields of a packet whose IP header h has
+// been parsed.
+func flowOf(pkt []byte, h *ipHeader, f *flow) {
+	f.src, f.dst, f.proto = h.src, h.dst, h.proto
+	f.srcPort, f.dstPort, f.portsKnown = 0, 0, false
+	if h.laterFrag {
+		return
+	}
+	l4 := pkt[h.l4:h.total]
+	switch h.proto {
+	case protoTCP, protoUDP, protoSCTP, protoUDPLite, protoDCCP:
+		if len(l4) >= 4 {
+			f.srcPort = binary.BigEndian.Uint16(l4)
+			f.dstPort = binary.BigEndian.Uint16(l4[2:])
+			f.portsKnown = true
+		}
+	case protoICMP, protoICMPv6:
+		if len(l4) >= 2 {
+			tc := uint16(l4[0])<<8 | uint16(l4[1])
+			f.srcPort, f.dstPort = tc, tc
+			f.portsKnown = true
+		}
+	case protoMobility:
+		// RFC 4301 §4.4.1.1: the Mobility Header type is a selector,
+		// carried like ICMP's in the high octet.
+		if len(l4) >= 3 {
+			f.srcPort = uint16(l4[2]) << 8
+			f.dstPort = f.srcPort
+			f.portsKnown = true
+		}
+	}
+}
+
+// ecnOf returns the ECN field of an IPv4 or IPv6 header.
+func ecnOf(h []byte) uint8 {
+	if h[0]>>4 == 4 {
+		return h[ipv4TOS] & 3
+	}
+	return (h[1] >> 4) & 3
+}
+
+// dscpOf returns the DSCP field of an IPv4 or IPv6 header.
+func dscpOf(h []byte) uint8 {
+	if h[0]>>4 == 4 {
+		return h[ipv4TOS] >> 2
+	}
+	return (h[0]&0x0f)<<2 | h[1]>>6
+}
+
+// setECN rewrites the ECN field, keeping an IPv4 header checksum valid.
+func setECN(h []byte, ecn uint8) {
+	if h[0]>>4 == 4 {
+		old := binary.BigEndian.Uint16(h[0:])
+		h[ipv4TOS] = h[ipv4TOS]&^3 | ecn
+		ck := binary.BigEndian.Uint16(h[ipv4Checksum:])
+		binary.BigEndian.PutUint16(h[ipv4Checksum:], checksumReplace(ck, old, binary.BigEndian.Uint16(h[0:])))
+		return
+	}
+	h[1] = h[1]&^0x30 | ecn<<4
+}

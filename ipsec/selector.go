@@ -1,0 +1,178 @@
+package ipsec
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// TS is one traffic selector (RFC 7296 §3.13.1, RFC 4301 §4.4.1.1): an
+// inclusive address range, an IP protocol and an inclusive port range.
+// Proto 0 means any protocol and then the ports must be the full range.
+// For ICMP and ICMPv6 the "port" is type<<8 | code; for the IPv6 Mobility
+// Header it is type<<8. A selector whose ports are the full range (0 to
+// 65535) also matches packets whose ports are unknown, such as non-initial
+// fragments (RFC 4301 §4.4.1, OPAQUE).
+type TS struct {
+	Proto    uint8
+	From, To netip.Addr
+	FromPort uint16
+	ToPort   uint16
+}
+
+// PrefixTS selects every packet to or from p.
+func PrefixTS(p netip.Prefix) TS {
+	p = p.Masked()
+	return TS{From: p.Addr(), To: lastAddr(p), ToPort: 0xffff}
+}
+
+// ProtoTS selects protocol proto with ports lo..hi to or from p.
+func ProtoTS(p netip.Prefix, proto uint8, lo, hi uint16) TS {
+	t := PrefixTS(p)
+	t.Proto, t.FromPort, t.ToPort = proto, lo, hi
+	return t
+}
+
+// lastAddr is the highest address of a prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().AsSlice()
+	bits := p.Bits()
+	for i := range a {
+		for b := 0; b < 8; b++ {
+			if i*8+b >= bits {
+				a[i] |= 0x80 >> b
+			}
+		}
+	}
+	r, _ := netip.AddrFromSlice(a)
+	return r
+}
+
+// anyPorts reports whether the selector covers every port.
+func (t *TS) anyPorts() bool { return t.FromPort == 0 && t.ToPort == 0xffff }
+
+func (t TS) String() string {
+	s := t.From.String() + "-" + t.To.String()
+	if t.Proto != 0 {
+		s += fmt.Sprintf("[%d/%d-%d]", t.Proto, t.FromPort, t.ToPort)
+	}
+	return s
+}
+
+func (t *TS) validate() error {
+	if !t.From.IsValid() || !t.To.IsValid() {
+		return errors.New("traffic selector without addresses")
+	}
+	t.From, t.To = t.From.Unmap(), t.To.Unmap()
+	if t.From.Is4() != t.To.Is4() || t.From.Zone() != "" || t.To.Zone() != "" {
+		return fmt.Errorf("traffic selector %s mixes address families or has a zone", t)
+	}
+	if t.To.Less(t.From) {
+		return fmt.Errorf("traffic selector %s: range ends before it starts", t)
+	}
+	if t.ToPort < t.FromPort {
+		return fmt.Errorf("traffic selector %s: port range ends before it starts", t)
+	}
+	if t.Proto == 0 && !t.anyPorts() {
+		return fmt.Errorf("traffic selector %s: ports need a protocol", t)
+	}
+	return nil
+}
+
+// match reports whether address a with protocol proto and port port (when
+// known) falls inside the selector.
+func (t *TS) match(a netip.Addr, proto uint8, port uint16, portsKnown bool) bool {
+	if t.Proto != 0 && t.Proto != proto {
+		return false
+	}
+	if a.Less(t.From) || t.To.Less(a) {
+		return false
+	}
+	if t.anyPorts() {
+		return true
+	}
+	return portsKnown && port >= t.FromPort && port <= t.ToPort
+}
+
+func (t *TS) overlaps(u *TS) bool {
+	if t.Proto != 0 && u.Proto != 0 && t.Proto != u.Proto {
+		return false
+	}
+	if t.From.Is4() != u.From.Is4() {
+		return false
+	}
+	if t.To.Less(u.From) || u.To.Less(t.From) {
+		return false
+	}
+	return t.FromPort <= u.ToPort && u.FromPort <= t.ToPort
+}
+
+// Selectors are two lists of traffic selectors: Local names the protected
+// hosts on the red side and Remote those behind the peer. A packet matches
+// when one Local and one Remote selector both match it (IKEv2 TSi/TSr
+// semantics); several entries per side express multi-homed SCTP
+// associations (RFC 3554) or narrowed address sets.
+type Selectors struct {
+	Local, Remote []TS
+}
+
+func (s *Selectors) validate() error {
+	if len(s.Local) == 0 || len(s.Remote) == 0 {
+		return errors.New("selectors need at least one local and one remote entry")
+	}
+	for i := range s.Local {
+		if err := s.Local[i].validate(); err != nil {
+			return err
+		}
+	}
+	for i := range s.Remote {
+		if err := s.Remote[i].validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s Selectors) clone() Selectors {
+	return Selectors{Local: append([]TS(nil), s.Local...), Remote: append([]TS(nil), s.Remote...)}
+}
+
+// matchOut reports whether a red packet leaving toward the peer matches:
+// its source is local and its destination remote.
+func (s *Selectors) matchOut(f *flow) bool {
+	return matchList(s.Local, f.src, f.proto, f.srcPort, f.portsKnown) &&
+		matchList(s.Remote, f.dst, f.proto, f.dstPort, f.portsKnown)
+}
+
+// matchIn reports whether a packet arriving from the peer matches: its
+// source is remote and its destination local.
+func (s *Selectors) matchIn(f *flow) bool {
+	return matchList(s.Remote, f.src, f.proto, f.srcPort, f.portsKnown) &&
+		matchList(s.Local, f.dst, f.proto, f.dstPort, f.portsKnown)
+}
+
+func matchList(l []TS, a netip.Addr, proto uint8, port uint16, known bool) bool {
+	for i := range l {
+		if l[i].match(a, proto, port, known) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlaps reports whether some packet could match both s and o, which
+// makes their relative order significant (RFC 4301 §4.4.1, decorrelation).
+func (s *Selectors) overlaps(o *Selectors) bool {
+	return listsOverlap(s.Local, o.Local) && listsOverlap(s.Remote, o.Remote)
+}
+
+func listsOverlap(a, b []TS) bool {
+	for i := range a {
+		for j := range b {
+			if a[i].overlaps(&b[j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
