@@ -63,8 +63,8 @@ type viciNode struct {
 }
 
 // parseViciPretty parses swanctl's --pretty output: "name {" opens a
-// section, "}" closes it, "key = value" sets a value, "key [" ... "]" is
-// a list with one item per line. It returns the top-level sections.
+// section, "}" closes it, "key = value" sets a value, "key = [" ... "]"
+// is a list with one item per line. It returns the top-level sections.
 func parseViciPretty(out string) ([]*viciNode, error) {
 	root := &viciNode{}
 	stack := []*viciNode{root}
@@ -94,7 +94,7 @@ func parseViciPretty(out string) ([]*viciNode, error) {
 			if top.lists == nil {
 				return nil, fmt.Errorf("line %d: list outside a section", n+1)
 			}
-			listNode, listName = top, strings.TrimSuffix(line, " [")
+			listNode, listName = top, strings.TrimSuffix(strings.TrimSuffix(line, " ["), " =")
 			top.lists[listName] = []string{}
 		default:
 			k, v, ok := strings.Cut(line, " = ")

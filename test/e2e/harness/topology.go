@@ -271,7 +271,7 @@ func (tp *Topology) configureHost(t T, h *Host) {
 		}
 		cmds = append(cmds,
 			fmt.Sprintf("addr add %s/64 dev %s nodad", h.Addr6, h.Link),
-			fmt.Sprintf("-6 route add default via %s", gw6))
+			fmt.Sprintf("route add default via %s", gw6))
 	}
 	h.NS.IPBatch(t, cmds...)
 }
@@ -299,14 +299,14 @@ func (tp *Topology) configureGateway(t T, g *Gateway) {
 			fmt.Sprintf("addr add %s dev %s nodad", g.Red6, g.RedLink),
 			fmt.Sprintf("addr add %s dev %s nodad", g.Black6, g.BlackLink))
 		if g.NextHop6.IsValid() {
-			cmds = append(cmds, fmt.Sprintf("-6 route add default via %s", g.NextHop6))
+			cmds = append(cmds, fmt.Sprintf("route add default via %s", g.NextHop6))
 		}
 		if g.Kind == RouterGateway {
 			via := g.Peer6
 			if g.NextHop6.IsValid() {
 				via = g.NextHop6
 			}
-			cmds = append(cmds, fmt.Sprintf("-6 route add %s via %s", g.RemoteNet6, via))
+			cmds = append(cmds, fmt.Sprintf("route add %s via %s", g.RemoteNet6, via))
 		}
 	}
 	g.NS.IPBatch(t, cmds...)
@@ -346,7 +346,7 @@ func (tp *Topology) configureWire(t T) {
 		cmds = append(cmds,
 			fmt.Sprintf("addr add %s dev %s nodad", GwBBlack6, WireLinkA),
 			fmt.Sprintf("addr add %s dev %s nodad", NATRouter6, WireLinkB),
-			fmt.Sprintf("-6 route add %s via %s", RedNetB6, NATGwB6.Addr()))
+			fmt.Sprintf("route add %s via %s", RedNetB6, NATGwB6.Addr()))
 	}
 	w.IPBatch(t, cmds...)
 	// Masquerade what leaves towards gwA: gwB's IKE and ESP-in-UDP get the
