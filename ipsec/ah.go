@@ -181,7 +181,7 @@ func canonRouting(pkt, rh []byte) DropReason {
 // all of it but alignment padding, after the IV for GMAC.
 func (sa *SA) ahTag(ah []byte) []byte {
 	off := ahFixedLen
-	if sa.ah.gcm != nil {
+	if sa.ah.gmac != nil {
 		off += gmacIVLen
 	}
 	return ah[off : off+sa.ah.icvLen]
@@ -201,7 +201,7 @@ func (sa *SA) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byt
 	if r := canonicalize(pkt, ahOff); r != DropNone {
 		return r
 	}
-	if in.gcm != nil {
+	if in.gmac != nil {
 		data := pkt
 		if sa.esn {
 			if cap(pkt)-len(pkt) < 4 {
@@ -212,7 +212,9 @@ func (sa *SA) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byt
 		}
 		copy(sc[scNonce:], in.salt[:])
 		copy(sc[scNonce+4:], pkt[ahOff+ahFixedLen:ahOff+ahFixedLen+gmacIVLen])
-		in.gcm.Seal(out[:0], sc[scNonce:scNonce+12], nil, data)
+		// The tag field is part of the authenticated data, so the tag
+		// is computed aside and copied in.
+		copy(out, in.gmac.Tag(w.sum[:0], sc[scNonce:scNonce+12], data))
 		return DropNone
 	}
 	w.mac.Reset()
@@ -283,7 +285,7 @@ func (e *Engine) outboundAH(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
 	binary.BigEndian.PutUint32(ah[ahSPI:], sa.key.SPI)
 	binary.BigEndian.PutUint32(ah[ahSeq:], uint32(seq))
 	clear(ah[ahFixedLen:])
-	if sa.ah.gcm != nil {
+	if sa.ah.gmac != nil {
 		binary.BigEndian.PutUint64(ah[ahFixedLen:], seq)
 	}
 	if r := sa.ahDigest(b.Bytes(), hdr, seq, &b.scratch, sa.ahTag(ah)); r != DropNone {
@@ -326,7 +328,7 @@ func (e *Engine) inboundAH(b *Buffer, h *ipHeader) InResult {
 	got := b.scratch[scICV : scICV+len(tag)]
 	copy(got, tag)
 	clear(tag)
-	if sa.ah.gcm != nil {
+	if sa.ah.gmac != nil {
 		clear(ah[ahFixedLen+gmacIVLen+len(tag) : ahLen])
 	} else {
 		clear(ah[ahFixedLen+len(tag) : ahLen])

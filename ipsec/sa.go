@@ -306,7 +306,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 			return nil, fmt.Errorf("ipsec: SA %08x: %w", cfg.SPI, err)
 		}
 		field := sa.ah.icvLen
-		if sa.ah.gcm != nil {
+		if sa.ah.gmac != nil {
 			field += gmacIVLen
 		}
 		sa.ahICV[0] = roundUp(ahFixedLen+field, 4) - ahFixedLen

@@ -17,7 +17,9 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/bitw-dev/bitw/crypto/ccm"
 	"github.com/bitw-dev/bitw/crypto/cmac"
+	"github.com/bitw-dev/bitw/crypto/gmac"
 	"github.com/bitw-dev/bitw/crypto/xcbc"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -56,6 +58,7 @@ const (
 type espCipher struct {
 	kind    cipherKind
 	aead    cipher.AEAD
+	gmac    *gmac.GMAC
 	block   cipher.Block
 	salt    [4]byte
 	saltLen int
@@ -86,15 +89,15 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*es
 	copy(c.salt[:], encKey[len(key):])
 	var err error
 	switch s.Encr.ID {
-	case proposal.EncrAESGCM8, proposal.EncrAESGCM12, proposal.EncrAESGCM16, proposal.EncrNullAuthGMAC:
+	case proposal.EncrNullAuthGMAC:
+		c.kind = kindGMAC
+		c.gmac, err = gmac.New(key, 12)
+	case proposal.EncrAESGCM8, proposal.EncrAESGCM12, proposal.EncrAESGCM16:
 		var b cipher.Block
 		if b, err = aes.NewCipher(key); err != nil {
 			return nil, err
 		}
 		switch {
-		case s.Encr.ID == proposal.EncrNullAuthGMAC:
-			c.kind = kindGMAC
-			c.aead, err = cipher.NewGCM(b)
 		case info.ICVLen == 8:
 			c.kind = kindGCM8
 			c.aead, err = cipher.NewGCM(b)
@@ -109,9 +112,14 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*es
 		if b, err = aes.NewCipher(key); err != nil {
 			return nil, err
 		}
+		// crypto/ccm keeps scratch state in the AEAD, so each work
+		// slot gets its own for parallel packets.
 		c.kind = kindCCM
-		err = errors.New("ipsec: AES-CCM is not available yet")
-		_ = b
+		c.work = newWorkPool(func(w *workSlot) {
+			if err == nil {
+				w.aead, err = ccm.New(b, info.ICVLen, 3+8)
+			}
+		})
 	case proposal.EncrChaCha20Poly13:
 		c.kind = kindAEAD
 		c.aead, err = chacha20poly1305.New(key)
@@ -227,8 +235,8 @@ func (s *workSlot) scratchBuf(n int) []byte {
 type integrity struct {
 	id     proposal.IntegID
 	icvLen int
-	work   *workPool   // HMAC, XCBC, CMAC state; AH save space
-	gcm    cipher.AEAD // AUTH_AES_*_GMAC: GCM with empty plaintext is GMAC
+	work   *workPool  // HMAC, XCBC, CMAC state; AH save space
+	gmac   *gmac.GMAC // AUTH_AES_*_GMAC
 	salt   [4]byte
 }
 
@@ -260,11 +268,8 @@ func newIntegrity(id proposal.IntegID, key []byte) (*integrity, error) {
 		}
 		newMAC = func() (hash.Hash, error) { return cmac.New(b) }
 	case proposal.IntegAES128GMAC, proposal.IntegAES192GMAC, proposal.IntegAES256GMAC:
-		b, err := aes.NewCipher(key[:len(key)-4])
-		if err != nil {
-			return nil, err
-		}
-		if in.gcm, err = cipher.NewGCM(b); err != nil {
+		var err error
+		if in.gmac, err = gmac.New(key[:len(key)-4], 12); err != nil {
 			return nil, err
 		}
 		copy(in.salt[:], key[len(key)-4:])
@@ -349,20 +354,15 @@ func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) {
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD:
-		c.aead.Seal(esp[ivEnd:ivEnd], c.nonce(sc, iv), esp[ivEnd:icvOff], aad(esp, seq, esn, sc))
-	case kindCCM:
-		s := c.work.get(uint32(seq))
-		s.aead.Seal(esp[ivEnd:ivEnd], c.nonce(sc, iv), esp[ivEnd:icvOff], aad(esp, seq, esn, sc))
-		s.put()
-	case kindGCM8:
-		// Seal with the full 16-octet tag and keep its first 8 octets,
-		// which is GCM's tag truncation (NIST SP 800-38D §5.2.1.2).
-		c.aead.Seal(esp[ivEnd:ivEnd], c.nonce(sc, iv), esp[ivEnd:icvOff], aad(esp, seq, esn, sc))
+	case kindAEAD, kindCCM, kindGCM8:
+		c.sealAEAD(esp[ivEnd:icvOff], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
-		c.gmacTag(w, off, icvOff, seq, esn, sc, esp[icvOff:icvOff])
+		var saved [8]byte
+		data := gmacData(w, off, icvOff, seq, esn, &saved)
+		c.gmac.Tag(esp[icvOff:icvOff], c.nonce(sc, iv), data)
+		gmacRestore(w, off, esn, &saved)
 	default:
-		c.encrypt(esp[ivEnd:icvOff], iv, sc, seq)
+		c.encrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
 		c.authenticate(esp, icvOff, seq, esn)
 	}
 }
@@ -375,20 +375,14 @@ func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) b
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD:
-		_, err := c.aead.Open(esp[ivEnd:ivEnd], c.nonce(sc, iv), esp[ivEnd:], aad(esp, seq, esn, sc))
-		return err == nil
-	case kindCCM:
-		s := c.work.get(uint32(seq))
-		_, err := s.aead.Open(esp[ivEnd:ivEnd], c.nonce(sc, iv), esp[ivEnd:], aad(esp, seq, esn, sc))
-		s.put()
-		return err == nil
-	case kindGCM8:
-		return c.openGCM8(esp, ivEnd, icvOff, seq, esn, sc)
+	case kindAEAD, kindCCM, kindGCM8:
+		return c.openAEAD(esp[ivEnd:], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
-		copy(sc[scICV:], esp[icvOff:])
-		tag := c.gmacTag(w, off, icvOff, seq, esn, sc, esp[icvOff:icvOff])
-		return subtle.ConstantTimeCompare(tag[:c.icvLen], sc[scICV:scICV+c.icvLen]) == 1
+		var saved [8]byte
+		data := gmacData(w, off, icvOff, seq, esn, &saved)
+		ok := c.gmac.Verify(c.nonce(sc, iv), data, esp[icvOff:])
+		gmacRestore(w, off, esn, &saved)
+		return ok
 	}
 	if !c.verify(esp, icvOff, seq, esn, sc) {
 		return false
@@ -396,8 +390,41 @@ func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) b
 	if c.kind == kindCBC && (icvOff-ivEnd)%c.block.BlockSize() != 0 {
 		return false
 	}
-	c.decrypt(esp[ivEnd:icvOff], iv, sc, seq)
+	c.decrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
 	return true
+}
+
+// sealAEAD encrypts p in place under the nonce salt || iv with additional
+// data ad and appends the ICV; p needs icvLen+tailSlack octets of spare
+// capacity. hint spreads concurrent packets over work slots.
+func (c *espCipher) sealAEAD(p, iv, ad []byte, sc *scratch, hint uint32) {
+	nonce := c.nonce(sc, iv)
+	if c.kind == kindCCM {
+		w := c.work.get(hint)
+		w.aead.Seal(p[:0], nonce, p, ad)
+		w.put()
+		return
+	}
+	// GCM-8 seals with the full 16-octet tag and keeps its first 8
+	// octets, which is GCM's tag truncation (NIST SP 800-38D §5.2.1.2).
+	c.aead.Seal(p[:0], nonce, p, ad)
+}
+
+// openAEAD verifies and decrypts ct, the ciphertext followed by the ICV,
+// in place.
+func (c *espCipher) openAEAD(ct, iv, ad []byte, sc *scratch, hint uint32) bool {
+	nonce := c.nonce(sc, iv)
+	switch c.kind {
+	case kindCCM:
+		w := c.work.get(hint)
+		_, err := w.aead.Open(ct[:0], nonce, ct, ad)
+		w.put()
+		return err == nil
+	case kindGCM8:
+		return c.openGCM8(ct, nonce, ad, hint)
+	}
+	_, err := c.aead.Open(ct[:0], nonce, ct, ad)
+	return err == nil
 }
 
 // openGCM8 opens GCM with an 8-octet ICV using only crypto/cipher's GCM:
@@ -406,15 +433,17 @@ func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) b
 // again yields the full tag for the received ciphertext, whose first 8
 // octets must match. The work happens in a slot's scratch buffer so the
 // packet stays untouched until the tag checks.
-func (c *espCipher) openGCM8(esp []byte, ivEnd, icvOff int, seq uint64, esn bool, sc *scratch) bool {
-	ct := esp[ivEnd:icvOff]
-	nonce := c.nonce(sc, esp[espHeaderLen:ivEnd])
-	ad := aad(esp, seq, esn, sc)
-	w := c.work.get(uint32(seq))
+func (c *espCipher) openGCM8(ct, nonce, ad []byte, hint uint32) bool {
+	if len(ct) < 8 {
+		return false
+	}
+	icv := ct[len(ct)-8:]
+	ct = ct[:len(ct)-8]
+	w := c.work.get(hint)
 	buf := w.scratchBuf(2 * (len(ct) + 16))
 	pt := c.aead.Seal(buf[:0], nonce, ct, ad)[:len(ct)]
 	full := c.aead.Seal(buf[len(ct)+16:len(ct)+16], nonce, pt, ad)
-	ok := subtle.ConstantTimeCompare(full[len(ct):len(ct)+8], esp[icvOff:icvOff+8]) == 1
+	ok := subtle.ConstantTimeCompare(full[len(ct):len(ct)+8], icv) == 1
 	if ok {
 		copy(ct, pt)
 	}
@@ -422,24 +451,26 @@ func (c *espCipher) openGCM8(esp []byte, ivEnd, icvOff int, seq uint64, esn bool
 	return ok
 }
 
-// gmacTag computes the ENCR_NULL_AUTH_AES_GMAC tag into dst. The AAD is the
-// whole ESP packet up to the ICV, IV included (RFC 4543 §3.3). With ESN the
-// high half of the sequence number sits between SPI and low half, so the
-// SPI is moved four octets to the front for the computation and the
-// borrowed octets are restored afterwards.
-func (c *espCipher) gmacTag(w []byte, off, icvOff int, seq uint64, esn bool, sc *scratch, dst []byte) []byte {
+// gmacData returns the ENCR_NULL_AUTH_AES_GMAC authenticated data: the
+// ESP packet up to the ICV, IV included (RFC 4543 §3.3). With ESN the high
+// half of the sequence number belongs between SPI and low half, so the SPI
+// is copied four octets to the front and the high half written over it;
+// the caller restores the eight octets from saved with gmacRestore.
+func gmacData(w []byte, off, icvOff int, seq uint64, esn bool, saved *[8]byte) []byte {
 	esp := w[off:]
-	nonce := c.nonce(sc, esp[espHeaderLen:espHeaderLen+c.ivLen])
 	if !esn {
-		return c.aead.Seal(dst, nonce, nil, esp[:icvOff])
+		return esp[:icvOff]
 	}
-	var saved [8]byte
 	copy(saved[:], w[off-4:off+4])
 	copy(w[off-4:], esp[:4])
 	binary.BigEndian.PutUint32(w[off:], uint32(seq>>32))
-	tag := c.aead.Seal(dst, nonce, nil, w[off-4:off+icvOff])
-	copy(w[off-4:], saved[:])
-	return tag
+	return w[off-4 : off+icvOff]
+}
+
+func gmacRestore(w []byte, off int, esn bool, saved *[8]byte) {
+	if esn {
+		copy(w[off-4:], saved[:])
+	}
 }
 
 // authenticate writes the ICV of a non-AEAD ESP packet: the MAC over
@@ -473,10 +504,10 @@ func (c *espCipher) ctrBlock(sc *scratch, iv []byte) []byte {
 	return n[:16]
 }
 
-func (c *espCipher) encrypt(p, iv []byte, sc *scratch, seq uint64) {
+func (c *espCipher) encrypt(p, iv []byte, sc *scratch, hint uint32) {
 	switch c.kind {
 	case kindCBC:
-		w := c.work.get(uint32(seq))
+		w := c.work.get(hint)
 		w.cbcEnc.(ivSetter).SetIV(iv)
 		w.cbcEnc.CryptBlocks(p, p)
 		w.put()
@@ -485,10 +516,10 @@ func (c *espCipher) encrypt(p, iv []byte, sc *scratch, seq uint64) {
 	}
 }
 
-func (c *espCipher) decrypt(p, iv []byte, sc *scratch, seq uint64) {
+func (c *espCipher) decrypt(p, iv []byte, sc *scratch, hint uint32) {
 	switch c.kind {
 	case kindCBC:
-		w := c.work.get(uint32(seq))
+		w := c.work.get(hint)
 		w.cbcDec.(ivSetter).SetIV(iv)
 		w.cbcDec.CryptBlocks(p, p)
 		w.put()
