@@ -1,0 +1,177 @@
+// Package nictest provides in-memory Ethernet links and gVisor-backed test
+// hosts, so that netstack (and whatever sits on it) can be tested in
+// process: a NIC pair is a cable, a Host is a machine on one end of it.
+package nictest
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bitw-dev/bitw/ipsec"
+	"github.com/bitw-dev/bitw/netstack"
+)
+
+// QueueLen is the number of frames a NIC buffers before the link drops.
+const QueueLen = 4096
+
+// NIC is one end of an in-memory link. It implements netstack.NIC; tests
+// on the other end use WriteFrame and ReadFrame.
+type NIC struct {
+	mac    netstack.MAC
+	mtu    int
+	rx     chan []byte
+	peer   *NIC
+	done   chan struct{}
+	once   sync.Once
+	closed atomic.Bool
+
+	// Lost counts frames written to this end that the peer's full queue
+	// (or a closed peer) dropped, as a wire would.
+	Lost atomic.Uint64
+}
+
+// Pair returns the two ends of a link with the given IP MTU.
+func Pair(mtu int, a, b netstack.MAC) (*NIC, *NIC) {
+	x := &NIC{mac: a, mtu: mtu, rx: make(chan []byte, QueueLen), done: make(chan struct{})}
+	y := &NIC{mac: b, mtu: mtu, rx: make(chan []byte, QueueLen), done: make(chan struct{})}
+	x.peer, y.peer = y, x
+	return x, y
+}
+
+// MAC implements netstack.NIC.
+func (n *NIC) MAC() netstack.MAC { return n.mac }
+
+// MTU implements netstack.NIC.
+func (n *NIC) MTU() int { return n.mtu }
+
+// Close implements netstack.NIC.
+func (n *NIC) Close() error {
+	n.once.Do(func() {
+		n.closed.Store(true)
+		close(n.done)
+	})
+	return nil
+}
+
+// Read implements netstack.NIC: it blocks for the first frame and takes
+// whatever else is queued, up to len(bufs).
+func (n *NIC) Read(bufs []*ipsec.Buffer) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	var f []byte
+	select {
+	case f = <-n.rx:
+	case <-n.done:
+		return 0, netstack.ErrClosed
+	}
+	i := 0
+	for {
+		if fill(bufs[i], f) {
+			i++
+		}
+		if i == len(bufs) {
+			return i, nil
+		}
+		select {
+		case f = <-n.rx:
+		default:
+			if i == 0 {
+				// Every frame so far was oversized; wait for more.
+				return n.Read(bufs)
+			}
+			return i, nil
+		}
+	}
+}
+
+func fill(b *ipsec.Buffer, f []byte) bool {
+	space := b.Space()
+	if len(f) > len(space) {
+		return false
+	}
+	b.SetPacket(b.Headroom(), copy(space, f))
+	return true
+}
+
+// Write implements netstack.NIC: each frame is copied onto the wire.
+func (n *NIC) Write(bufs []*ipsec.Buffer) (int, error) {
+	if n.closed.Load() {
+		return 0, netstack.ErrClosed
+	}
+	for _, b := range bufs {
+		n.WriteFrame(b.Bytes())
+	}
+	return len(bufs), nil
+}
+
+// WriteFrame sends a copy of frame to the peer.
+func (n *NIC) WriteFrame(frame []byte) {
+	if n.peer.closed.Load() {
+		n.Lost.Add(1)
+		return
+	}
+	select {
+	case n.peer.rx <- append([]byte(nil), frame...):
+	default:
+		n.Lost.Add(1)
+	}
+}
+
+// ReadFrame returns the next frame that reached this end, or false after
+// timeout (real time).
+func (n *NIC) ReadFrame(timeout time.Duration) ([]byte, bool) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case f := <-n.rx:
+		return f, true
+	case <-t.C:
+		return nil, false
+	case <-n.done:
+		return nil, false
+	}
+}
+
+// Pending is the number of frames waiting to be read at this end.
+func (n *NIC) Pending() int { return len(n.rx) }
+
+// Discard is a NIC that never receives and accepts every write, for
+// benchmarks that measure only the transmit side.
+type Discard struct {
+	Mac     netstack.MAC
+	Mtu     int
+	Frames  atomic.Uint64
+	done    chan struct{}
+	doneSet sync.Once
+	closer  sync.Once
+}
+
+func (d *Discard) init() { d.doneSet.Do(func() { d.done = make(chan struct{}) }) }
+
+// MAC implements netstack.NIC.
+func (d *Discard) MAC() netstack.MAC { return d.Mac }
+
+// MTU implements netstack.NIC.
+func (d *Discard) MTU() int { return d.Mtu }
+
+// Read blocks until Close.
+func (d *Discard) Read([]*ipsec.Buffer) (int, error) {
+	d.init()
+	<-d.done
+	return 0, netstack.ErrClosed
+}
+
+// Write counts the frames.
+func (d *Discard) Write(bufs []*ipsec.Buffer) (int, error) {
+	d.Frames.Add(uint64(len(bufs)))
+	return len(bufs), nil
+}
+
+// Close unblocks Read.
+func (d *Discard) Close() error {
+	d.init()
+	d.closer.Do(func() { close(d.done) })
+	return nil
+}
