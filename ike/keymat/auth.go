@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/bitw-dev/bitw/ike/message"
 )
 
 // keyPad is the fixed string RFC 7296 §2.15 mixes into a shared secret.
@@ -35,7 +37,9 @@ func (k *IKEKeys) SignedOctets(initiator bool, realMessage, restOfID, intAuth []
 // SignedOctets is the method's arithmetic with every input explicit:
 // realMessage | peerNonce | prf(skp, restOfID) | intAuth.
 func SignedOctets(prf PRF, realMessage, peerNonce, skp, restOfID, intAuth []byte) []byte {
-	return concat(realMessage, peerNonce, prf.Compute(skp, restOfID), intAuth)
+	out := make([]byte, 0, len(realMessage)+len(peerNonce)+prf.Size()+len(intAuth))
+	out = message.AppendSignedOctets(out, realMessage, peerNonce, prf.Compute(skp, restOfID))
+	return append(out, intAuth...)
 }
 
 // SharedKeyAuth returns the AUTH data for shared-key authentication

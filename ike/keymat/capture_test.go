@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitw-dev/bitw/ike/message"
 	"github.com/bitw-dev/bitw/internal/pcap"
 	"github.com/bitw-dev/bitw/internal/testvec"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
@@ -277,15 +278,10 @@ func TestStrongSwanCaptureIKEAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range []struct {
-		msg  []byte
-		open interface {
-			Open(dst, iv, ct, aad []byte) ([]byte, error)
-		}
-		seal interface {
-			Seal(dst, iv, pt, aad []byte) []byte
-		}
-		idType    byte
-		id, authV []byte
+		msg        []byte
+		open, seal message.Cipher
+		idType     byte
+		id, authV  []byte
 	}{
 		{auth[0], rIn, iOut, 35, x.idi, x.authI}, // IDi, opened by the responder
 		{auth[1], iIn, rOut, 36, x.idr, x.authR}, // IDr, opened by the initiator

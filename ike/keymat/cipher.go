@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/bitw-dev/bitw/crypto/ccm"
 	"github.com/bitw-dev/bitw/crypto/cmac"
 	"github.com/bitw-dev/bitw/crypto/xcbc"
 	"github.com/bitw-dev/bitw/ike/message"
@@ -108,6 +109,18 @@ func newCipher(s proposal.Suite, encKey, integKey []byte, rand io.Reader, ctr *i
 		if err != nil {
 			return nil, err
 		}
+		c.nonceLen = copy(c.nonce[:], salt) + 8
+		return c, nil
+	case proposal.EncrAESCCM8, proposal.EncrAESCCM12, proposal.EncrAESCCM16:
+		block, err := aes.NewCipher(aesKey)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := ccm.New(block, info.ICVLen, info.SaltLen+8) // RFC 5282 §4: 3-octet salt | 8-octet IV
+		if err != nil {
+			return nil, err
+		}
+		c := &aeadCipher{aead: aead, tagLen: info.ICVLen, ctr: ctr}
 		c.nonceLen = copy(c.nonce[:], salt) + 8
 		return c, nil
 	case proposal.EncrChaCha20Poly13:
