@@ -267,3 +267,5 @@ func (tp *testPair) send(t testing.TB, pkt []byte) (OutResult, InResult, *Buffer
 func gcm128() proposal.Suite {
 	return proposal.Suite{Protocol: proposal.ProtoESP, Encr: proposal.Encr{ID: proposal.EncrAESGCM16, KeyBits: 128}}
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
