@@ -1,0 +1,302 @@
+// Command bench measures single-stream TCP throughput, ping round trip and
+// CPU through the end-to-end topology (test/e2e/harness) with different
+// gateways, and prints how bitw compares with strongSwan. scripts/bench.sh
+// runs it as root; results go to bench/out/.
+//
+// Rows:
+//
+//	1  bitw <-> bitw
+//	2  bitw <-> strongSwan
+//	3  strongSwan <-> strongSwan (kernel-libipsec, ESP aes128gcm16)
+//	4  plain routing: the gateways just forward, the ceiling
+//
+// A row is a function that sets up the two gateways of its kind on a
+// fresh topology; measuring is the same for all rows. Default MTU and the
+// kernel's default veth offloads throughout.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bitw-dev/bitw/test/e2e/harness"
+)
+
+// errBitwUnavailable is what the bitw rows report until the bitw host
+// runtime can run a gateway.
+var errBitwUnavailable = errors.New("bitw gateway not available yet")
+
+// Proposals of the encrypted rows.
+const (
+	benchIKEProposal = "aes128gcm16-prfsha256-x25519"
+	benchESPProposal = "aes128gcm16"
+	benchPSK         = "bitw-bench-lab-psk-not-a-secret-0123456789"
+)
+
+// gatewayProc is a process whose CPU time a row reports.
+type gatewayProc struct {
+	name string
+	pid  int
+}
+
+// row is one line of the table.
+type row struct {
+	id   int
+	name string
+	// a and b are the gateway kinds the topology prepares.
+	a, b harness.GatewayKind
+	// setup starts the gateways' software on the topology and returns the
+	// processes to measure; an error skips the row with that reason.
+	setup func(r *runner, topo *harness.Topology) ([]gatewayProc, error)
+}
+
+var rows = []row{
+	{1, "bitw <-> bitw", harness.BitwGateway, harness.BitwGateway, setupBitwBitw},
+	{2, "bitw <-> strongSwan", harness.BitwGateway, harness.StrongSwanGateway, setupBitwStrongSwan},
+	{3, "strongSwan <-> strongSwan", harness.StrongSwanGateway, harness.StrongSwanGateway, setupStrongSwanStrongSwan},
+	{4, "plain routing", harness.RouterGateway, harness.RouterGateway, setupRouting},
+}
+
+// setupBitwBitw runs bitw on both gateways.
+func setupBitwBitw(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+	a, err := startBitwGateway(r, topo.GwA)
+	if err != nil {
+		return nil, err
+	}
+	b, err := startBitwGateway(r, topo.GwB)
+	if err != nil {
+		return nil, err
+	}
+	return append(a, b...), nil
+}
+
+// setupBitwStrongSwan runs bitw on gwA against strongSwan on gwB; bitw
+// initiates.
+func setupBitwStrongSwan(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+	a, err := startBitwGateway(r, topo.GwA)
+	if err != nil {
+		return nil, err
+	}
+	_, b := startStrongSwanGateway(r, topo.GwB)
+	return append(a, b...), nil
+}
+
+// startBitwGateway starts bitw as gateway g and waits until its tunnel to
+// the peer is up. The harness gives g's namespace red0 and black0 without
+// kernel addresses; bitw's config takes g.Red4, g.Black4, g.Peer4 and
+// the red subnets from g, the PSK and proposals from the constants above,
+// and the binary from $BITW_BIN. The bitw host runtime cannot run a
+// gateway yet, so it reports errBitwUnavailable and the row is skipped.
+func startBitwGateway(r *runner, g *harness.Gateway) ([]gatewayProc, error) {
+	return nil, errBitwUnavailable
+}
+
+// setupStrongSwanStrongSwan runs charon with kernel-libipsec on both
+// gateways; gwA initiates.
+func setupStrongSwanStrongSwan(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+	a, procs := startStrongSwanGateway(r, topo.GwA)
+	b, procsB := startStrongSwanGateway(r, topo.GwB)
+	if err := a.Initiate(harness.DefaultChildName, 15*time.Second); err != nil {
+		return nil, err
+	}
+	for _, s := range []*harness.StrongSwan{a, b} {
+		if _, _, err := s.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 10*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	return append(procs, procsB...), nil
+}
+
+// startStrongSwanGateway starts charon on g with the benchmark's
+// proposals; it waits to be initiated or to be told to initiate.
+func startStrongSwanGateway(r *runner, g *harness.Gateway) (*harness.StrongSwan, []gatewayProc) {
+	site := harness.SiteToSite{
+		Proposals:    []string{benchIKEProposal},
+		ESPProposals: []string{benchESPProposal},
+		PSK:          benchPSK,
+	}
+	s := harness.StartStrongSwan(r, g.NS, g.SwanctlConfig(site), nil)
+	return s, []gatewayProc{{"charon " + g.Name, s.Proc.Pid()}}
+}
+
+// setupRouting starts nothing: the topology's router gateways forward.
+func setupRouting(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+	return nil, nil
+}
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "iperf3 run time per row (whole seconds)")
+	pings := flag.Int("pings", 20, "echo requests per row for the average round trip")
+	outDir := flag.String("out", "bench/out", "directory for results and logs")
+	only := flag.String("rows", "1,2,3,4", "comma-separated row numbers to run")
+	verbose := flag.Bool("v", false, "print harness log lines")
+	flag.Parse()
+
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
+		os.Exit(2)
+	}
+	want := map[int]bool{}
+	for _, f := range strings.Split(*only, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -rows %q: %v\n", *only, err)
+			os.Exit(2)
+		}
+		want[n] = true
+	}
+	runDir := filepath.Join(*outDir, "run-"+time.Now().Format("20060102-150405"))
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	s := settings{duration: *duration, pings: *pings}
+	fmt.Printf("bench: single-stream TCP iperf3 hostA -> hostB for %v, %d pings, per row; %d CPUs; logs in %s\n",
+		s.duration, s.pings, runtime.NumCPU(), runDir)
+
+	var results []result
+	for _, rw := range rows {
+		if !want[rw.id] {
+			continue
+		}
+		res := runRow(rw, runDir, s, *verbose)
+		results = append(results, res)
+		printProgress(os.Stdout, res)
+	}
+
+	var table strings.Builder
+	writeTable(&table, results, s)
+	fmt.Print("\n" + table.String())
+	if err := os.WriteFile(filepath.Join(runDir, "results.txt"), []byte(table.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	if js, err := json.MarshalIndent(results, "", "  "); err == nil {
+		_ = os.WriteFile(filepath.Join(runDir, "results.json"), append(js, '\n'), 0o644)
+	}
+	fmt.Printf("results: %s\n", filepath.Join(runDir, "results.txt"))
+	fmt.Println(ratioLine(results))
+}
+
+// runRow builds a topology for the row, sets up its gateways and measures.
+// Whatever happens, the row's namespaces and processes are gone when it
+// returns.
+func runRow(rw row, runDir string, s settings, verbose bool) result {
+	res := result{Row: rw.id, Name: rw.name}
+	dir := filepath.Join(runDir, fmt.Sprintf("row%d", rw.id))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	r := newRunner(fmt.Sprintf("row%d", rw.id), dir, verbose)
+	stopOnSignal(r)
+	defer func() {
+		r.finish()
+		stopOnSignal(nil)
+	}()
+	var skipped error
+	err := r.protect(func() error {
+		topo := harness.NewTopology(r, harness.Options{A: rw.a, B: rw.b})
+		procs, err := rw.setup(r, topo)
+		if errors.Is(err, errBitwUnavailable) {
+			skipped = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		m, err := measure(r, topo, procs, s)
+		m.Row, m.Name = rw.id, rw.name
+		res = m
+		return err
+	})
+	switch {
+	case skipped != nil:
+		res.Skipped = skipped.Error()
+	case err != nil:
+		res.Error = err.Error()
+	}
+	return res
+}
+
+func printProgress(w io.Writer, r result) {
+	switch {
+	case r.Skipped != "":
+		fmt.Fprintf(w, "row %d %s: skipped: %s\n", r.Row, r.Name, r.Skipped)
+	case r.Error != "":
+		fmt.Fprintf(w, "row %d %s: FAILED: %s\n", r.Row, r.Name, r.Error)
+	default:
+		fmt.Fprintf(w, "row %d %s: %.0f Mbit/s, ping %.3f ms\n", r.Row, r.Name, r.ThroughputBps/1e6, r.PingAvgMsec)
+	}
+}
+
+func writeTable(w io.Writer, results []result, s settings) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "row\tsetup\tMbit/s\tretrans\tping avg ms (%d)\tgateway CPU %% of a core\tsystem CPU %%\tload avg before\n", s.pings)
+	for _, r := range results {
+		switch {
+		case r.Skipped != "":
+			fmt.Fprintf(tw, "%d\t%s\tskipped: %s\t\t\t\t\t\n", r.Row, r.Name, r.Skipped)
+		case r.Error != "":
+			msg, _, _ := strings.Cut(r.Error, "\n")
+			fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\n", r.Row, r.Name, msg)
+		default:
+			var cpu []string
+			for _, name := range sortedKeys(r.ProcCPU) {
+				cpu = append(cpu, fmt.Sprintf("%s %.0f", name, r.ProcCPU[name]))
+			}
+			procs := strings.Join(cpu, ", ")
+			if procs == "" {
+				procs = "(kernel forwarding)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%.3f\t%s\t%.0f\t%.2f\n", r.Row, r.Name, r.ThroughputBps/1e6, r.Retransmits,
+				r.PingAvgMsec, procs, r.SystemCPU, r.LoadAvg)
+		}
+	}
+	tw.Flush()
+}
+
+// ratioLine is the output's last line: bitw <-> bitw throughput over
+// strongSwan <-> strongSwan, or why there is none.
+func ratioLine(results []result) string {
+	const label = "bitw↔bitw / strongSwan↔strongSwan"
+	byRow := map[int]result{}
+	for _, r := range results {
+		byRow[r.Row] = r
+	}
+	var missing []string
+	for _, id := range []int{1, 3} {
+		r, ok := byRow[id]
+		switch {
+		case !ok:
+			missing = append(missing, fmt.Sprintf("row %d was not run", id))
+		case r.Skipped != "":
+			missing = append(missing, fmt.Sprintf("row %d (%s) skipped: %s", id, r.Name, r.Skipped))
+		case r.Error != "" || r.ThroughputBps <= 0:
+			missing = append(missing, fmt.Sprintf("row %d (%s) failed", id, r.Name))
+		}
+	}
+	if len(missing) > 0 {
+		return label + ": not computed: " + strings.Join(missing, "; ")
+	}
+	return fmt.Sprintf("%s = %.2f", label, byRow[1].ThroughputBps/byRow[3].ThroughputBps)
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
