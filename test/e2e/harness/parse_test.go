@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/bitw-dev/bitw/internal/testvec"
 )
 
@@ -522,4 +524,35 @@ func FuzzReadPcap(f *testing.F) {
 		}
 		CleartextLeaks(frames, []netip.Prefix{RedNetA4}, []netip.Addr{HostA4})
 	})
+}
+
+func TestBitwConfig(t *testing.T) {
+	g := &Gateway{Name: "gw-b", NS: &Netns{Name: "bte-test-gb"}, RedLink: RedLink, BlackLink: BlackLink,
+		Red4: GwBRed4, Black4: NATGwB4, NextHop4: NATRouter4.Addr(), Peer4: GwABlack4.Addr(),
+		LocalNet4: RedNetB4, RemoteNet4: RedNetA4}
+	files := BitwFiles{Socket: "/tmp/bte-test-gb/bitw.sock", KeysDir: "/tmp/keys"}
+	out := g.renderBitwConfig(BitwSite{Proposals: []string{"aes128gcm16-prfsha256-x25519"}, ESPProposals: []string{"aes128gcm16"},
+		PSK: `psk with "quotes"`, DPDDelay: 10 * time.Second, RekeyTime: 4 * time.Hour, StartAction: "start"}, files)
+	for _, want := range []string{
+		"[device]\nname = \"gw-b\"\ncontrol = \"/tmp/bte-test-gb/bitw.sock\"\n", "save_keys = \"/tmp/keys\"\n",
+		"[interfaces.red]\nlink = \"red0\"\naddress = \"192.168.2.1/24\"\n",
+		"[interfaces.black]\nlink = \"black0\"\naddress = \"192.0.2.2/24\"\ngateway = \"192.0.2.1\"\n",
+		"[connections.gw-gw]\nremote_addrs = [\"203.0.113.1\"]\nproposals = [\"aes128gcm16-prfsha256-x25519\"]\n",
+		"dpd_delay = \"10s\"\nrekey_time = \"4h\"\n",
+		"local = { auth = \"psk\", id = \"gw-b.example\" }\nremote = { auth = \"psk\", id = \"gw-a.example\" }\n",
+		"[connections.gw-gw.children.net]\nlocal_ts = [\"192.168.2.0/24\"]\nremote_ts = [\"192.168.1.0/24\"]\n",
+		"start_action = \"start\"\n",
+		"[secrets.ike-gw-gw]\nid = [\"gw-b.example\", \"gw-a.example\"]\nsecret = \"psk with \\\"quotes\\\"\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bitw config lacks %q:\n%s", want, out)
+		}
+	}
+	var decoded map[string]any
+	if _, err := toml.Decode(out, &decoded); err != nil {
+		t.Errorf("generated config is not TOML: %v\n%s", err, out)
+	}
+	if tomlString("a\nb\\") != `"a\u000ab\\"` {
+		t.Errorf("tomlString escapes: %s", tomlString("a\nb\\"))
+	}
 }

@@ -64,11 +64,7 @@ func StartStrongSwan(t T, ns *Netns, cfg SwanctlConfig, opts *StrongSwanOptions)
 	dir := LogDir(t)
 	// The vici socket path must fit sun_path (108 bytes); test temporary
 	// directories can be longer, so it lives in a short runtime directory.
-	runDir := filepath.Join(os.TempDir(), ns.Name)
-	if err := os.MkdirAll(runDir, 0o700); err != nil {
-		t.Fatalf("strongswan runtime dir: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runDir) })
+	runDir := shortRunDir(t, ns)
 
 	s := &StrongSwan{
 		NS:         ns,
