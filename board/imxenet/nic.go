@@ -48,7 +48,7 @@ const DefaultTxWait = 10 * time.Millisecond
 
 // Errors returned by NIC.
 var (
-	ErrClosed    = errors.New("imxenet: port closed")
+	ErrClosed    = fmt.Errorf("imxenet: port closed: %w", net.ErrClosed)
 	ErrTxBusy    = errors.New("imxenet: no free transmit descriptor; frames dropped")
 	ErrFrameSize = errors.New("imxenet: frame outside 14..1514 octets; dropped")
 )
