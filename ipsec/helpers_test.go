@@ -226,7 +226,7 @@ func newPair(t testing.TB, pc pairConfig) *testPair {
 		InitialSeq: pc.initSeq, TFC: pc.tfc, Outer: pc.outer}
 	tp.in = SAConfig{Dir: DirIn, SPI: pc.spi, Mode: pc.mode, Src: tp.gwSrc, Dst: tp.gwDst, Encap: encB,
 		Suite: pc.suite, EncKey: enc, IntegKey: integ, Lifetime: pc.life, Selectors: selB, ReqID: 7,
-		ReplayWindow: pc.window, NATOA: pc.natOA}
+		ReplayWindow: pc.window, NATOA: pc.natOA, InitialSeq: pc.initSeq}
 	if err := tp.a.AddSA(tp.out); err != nil {
 		t.Fatalf("AddSA out: %v", err)
 	}
@@ -269,3 +269,17 @@ func gcm128() proposal.Suite {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+const protoESPSuite = proposal.ProtoESP
+
+// natTranslate rewrites the addresses and UDP ports of an IPv4 UDP packet
+// as a NAT would, fixing the IPv4 header checksum (the UDP checksum of
+// ESP-in-UDP is zero).
+func natTranslate(pkt []byte, src netip.Addr, sport uint16, dst netip.Addr, dport uint16) {
+	putAddr(pkt[ipv4Src:], src)
+	putAddr(pkt[ipv4Dst:], dst)
+	l4 := int(pkt[0]&0xf) * 4
+	binary.BigEndian.PutUint16(pkt[l4:], sport)
+	binary.BigEndian.PutUint16(pkt[l4+2:], dport)
+	setIPv4Checksum(pkt[:l4])
+}

@@ -101,27 +101,33 @@ func (sa *SA) preCheck(low uint32) (uint64, DropReason) {
 }
 
 // accept records an authenticated packet of n inner octets: it updates
-// the window and the counters and checks the hard limits. The caller has
-// verified everything else, so the counters count only delivered traffic.
+// the window and the counters and applies the lifetimes as outbound
+// does. The caller has verified everything else, so the counters count
+// only delivered traffic.
 func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
 	sa.mu.Lock()
+	if sa.state.Load()&stateHard != 0 {
+		sa.mu.Unlock()
+		return DropHardExpired
+	}
 	if !sa.replay.update(seq) {
 		sa.mu.Unlock()
 		return DropReplay
 	}
 	bytes, packets := sa.inBytes+uint64(n), sa.inPackets+1
 	hard := &sa.life.Hard
-	if hard.Bytes != 0 && bytes > hard.Bytes || hard.Packets != 0 && packets > hard.Packets {
+	if hard.Bytes != 0 && bytes > hard.Bytes {
 		sa.mu.Unlock()
-		l := LimitBytes
-		if hard.Bytes == 0 || bytes <= hard.Bytes {
-			l = LimitPackets
-		}
-		e.expire(sa, l)
+		e.expire(sa, LimitBytes)
 		return DropHardExpired
 	}
 	sa.inBytes, sa.inPackets = bytes, packets
 	sa.mu.Unlock()
+	if hard.Bytes|hard.Packets != 0 {
+		if l := hard.exceeded(bytes, packets, 0); l != LimitNone {
+			e.expire(sa, l)
+		}
+	}
 	if sa.state.Load()&stateSoft == 0 {
 		if l := sa.life.Soft.exceeded(bytes, packets, 0); l != LimitNone && sa.setState(stateSoft) {
 			e.saEvent(EventSoftExpire, sa, l)

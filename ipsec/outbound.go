@@ -43,7 +43,29 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	if sa.ah != nil {
 		return e.outboundAH(sa, b, &h, mtu)
 	}
-	return e.outboundESP(sa, b, &h, mtu)
+	return e.outboundESP(sa, b, &h, mtu, false)
+}
+
+// Dummy fills b, which must be empty, with an ESP dummy packet (RFC 4303
+// §2.6: next header 59) of n zero octets of payload on the outbound ESP
+// SA k, ready for the black port like an Outbound result. Senders use
+// dummies to hide when traffic flows; receivers drop them by design.
+func (e *Engine) Dummy(b *Buffer, k SAKey, n, mtu int) OutResult {
+	e.mu.Lock()
+	sa := e.sas[k]
+	e.mu.Unlock()
+	if sa == nil || sa.esp == nil || k.Dir != DirOut {
+		return e.dropOut(DropNoSA)
+	}
+	if n < 0 || b.Len() != 0 {
+		return e.dropOut(DropMalformed)
+	}
+	p := b.Extend(n)
+	if p == nil {
+		return e.dropOut(DropNoRoom)
+	}
+	clear(p)
+	return e.outboundESP(sa, b, nil, mtu, true)
 }
 
 // innerFacts are the inner header fields a tunnel's outer header copies.
@@ -65,11 +87,14 @@ func outerHeaderLen(p *path) int {
 	return ipv6Len
 }
 
-func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
+// outboundESP encapsulates b in ESP. A dummy packet has no IP header of
+// its own (h is nil): it is framed like a tunnel packet with next header
+// 59 in either mode, since its outer header is all a receiver sees.
+func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int, dummy bool) OutResult {
 	c := sa.esp
 	p := sa.path.Load()
 	pkt := b.Bytes()
-	tunnel := sa.mode == ModeTunnel
+	tunnel := sa.mode == ModeTunnel || dummy
 	udp := 0
 	if p.encap.Enabled() {
 		udp = udpLen
@@ -80,7 +105,10 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult 
 	var nh uint8
 	if tunnel {
 		hdr, payload, nh = outerHeaderLen(p), len(pkt), protoIPv4
-		if h.v6 {
+		switch {
+		case dummy:
+			nh = protoNoNext
+		case h.v6:
 			nh = protoIPv6
 		}
 	} else {
@@ -118,7 +146,7 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult 
 		return e.dropOut(r)
 	}
 	var in innerFacts
-	if tunnel {
+	if tunnel && !dummy {
 		in = innerFactsOf(pkt, h.v6)
 	}
 
@@ -188,9 +216,10 @@ func transportCheck(h *ipHeader, p *path) DropReason {
 }
 
 // account checks the SA's state and hard limits for an outbound packet of
-// n octets, counts it and issues its sequence number. A hard limit is
-// exact for one sender; concurrent senders at the boundary may expire the
-// SA one packet early.
+// n octets, counts it and issues its sequence number. A packet that would
+// take the SA past a hard limit is dropped; the one that reaches it is the
+// last one sent, and the SA expires with it. The limits are exact for one
+// sender; concurrent senders at the boundary may stop one packet early.
 func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 	if st := sa.state.Load(); st&(stateHard|stateExhausted) != 0 {
 		if st&stateExhausted != 0 {
@@ -199,10 +228,6 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 		return 0, DropHardExpired
 	}
 	hard := &sa.life.Hard
-	if hard.Packets != 0 && sa.seq.Load()-sa.initialSeq >= hard.Packets {
-		e.expire(sa, LimitPackets)
-		return 0, DropHardExpired
-	}
 	bytes := sa.outBytes.Add(uint64(n))
 	if hard.Bytes != 0 && bytes > hard.Bytes {
 		sa.outBytes.Add(-uint64(n))
@@ -217,8 +242,14 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 		}
 		return 0, DropSeqExhausted
 	}
+	packets := seq - sa.initialSeq
+	if hard.Bytes|hard.Packets != 0 {
+		if l := hard.exceeded(bytes, packets, 0); l != LimitNone {
+			e.expire(sa, l)
+		}
+	}
 	if sa.state.Load()&stateSoft == 0 {
-		if l := sa.life.Soft.exceeded(bytes, seq-sa.initialSeq, 0); l != LimitNone && sa.setState(stateSoft) {
+		if l := sa.life.Soft.exceeded(bytes, packets, 0); l != LimitNone && sa.setState(stateSoft) {
 			e.saEvent(EventSoftExpire, sa, l)
 		}
 	}

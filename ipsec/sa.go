@@ -154,7 +154,9 @@ type SAConfig struct {
 	// source and destination besides the SPI (RFC 4301 §4.1).
 	MatchSrc, MatchDst bool
 	// InitialSeq starts the outbound counter (the first packet carries
-	// InitialSeq+1); tests use it to reach exhaustion quickly.
+	// InitialSeq+1), or for an inbound SA places the replay window as if
+	// InitialSeq had arrived. Tests use it to reach exhaustion or the
+	// 2^32 boundary quickly; IKE leaves it zero.
 	InitialSeq uint64
 }
 
@@ -326,6 +328,9 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 			return nil, fmt.Errorf("ipsec: SA %08x: replay window %d outside %d..%d", cfg.SPI, w, MinReplayWindow, MaxReplayWindow)
 		}
 		sa.replay = newReplayWindow(w)
+		if cfg.InitialSeq != 0 {
+			sa.replay.update(cfg.InitialSeq)
+		}
 	} else {
 		var id [2]byte
 		if _, err := io.ReadFull(rnd, id[:]); err != nil {
