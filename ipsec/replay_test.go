@@ -61,8 +61,8 @@ func TestESNInference(t *testing.T) {
 	}{
 		// Case A: Tl >= W-1.
 		{1<<32 | 256, 250, 1<<32 | 250, true},
-		{1<<32 | 256, 193, 1<<32 | 193, true},  // Tl-W+1 exactly: same subspace
-		{1<<32 | 256, 192, 2<<32 | 192, true},  // below: the next subspace
+		{1<<32 | 256, 193, 1<<32 | 193, true},   // Tl-W+1 exactly: same subspace
+		{1<<32 | 256, 192, 2<<32 | 192, true},   // below: the next subspace
 		{1<<32 | 256, 9999, 1<<32 | 9999, true}, // ahead in the same subspace
 		{0xffffffff<<32 | 256, 100, 0, false},   // no subspace after the last
 		// Case B: Tl < W-1, the window spans two subspaces.
