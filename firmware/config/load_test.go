@@ -605,3 +605,70 @@ func TestExamples(t *testing.T) {
 		t.Error("the sites' selectors do not mirror")
 	}
 }
+
+// TestStrongSwanExample checks that examples/strongswan/swanctl.conf, gw-b
+// as strongSwan, says what examples/site-b.toml says.
+func TestStrongSwanExample(t *testing.T) {
+	data, err := os.ReadFile("../../examples/strongswan/swanctl.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flatten swanctl.conf's sections into dotted keys.
+	conf := make(map[string]string)
+	var section []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasSuffix(line, "{"):
+			section = append(section, strings.TrimSpace(strings.TrimSuffix(line, "{")))
+		case line == "}":
+			section = section[:len(section)-1]
+		case strings.Contains(line, "="):
+			k, v, _ := strings.Cut(line, "=")
+			conf[strings.Join(append(section, strings.TrimSpace(k)), ".")] = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	b, err := Load("../../examples/site-b.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.Connections[0]
+	ch := c.Children[0]
+	join := func(ps []string) string { return strings.Join(ps, ", ") }
+	var ike, esp []string
+	for _, p := range c.Proposals {
+		ike = append(ike, p.String())
+	}
+	for _, p := range ch.Proposals {
+		esp = append(esp, strings.TrimSuffix(p.String(), "-noesn"))
+	}
+	h, _ := c.RemoteHost()
+	for key, want := range map[string]string{
+		"connections.site-a.local_addrs":                c.LocalAddrs[0].String(),
+		"connections.site-a.remote_addrs":               h.String(),
+		"connections.site-a.proposals":                  join(ike),
+		"connections.site-a.dpd_delay":                  formatDuration(c.DPDDelay),
+		"connections.site-a.rekey_time":                 formatDuration(c.RekeyTime),
+		"connections.site-a.local.auth":                 c.Local.Method.String(),
+		"connections.site-a.local.id":                   c.Local.ID.String(),
+		"connections.site-a.remote.auth":                c.Remote.Method.String(),
+		"connections.site-a.remote.id":                  c.Remote.ID.String(),
+		"connections.site-a.children.lan.local_ts":      ch.LocalTS[0].String(),
+		"connections.site-a.children.lan.remote_ts":     ch.RemoteTS[0].String(),
+		"connections.site-a.children.lan.esp_proposals": join(esp),
+		"connections.site-a.children.lan.mode":          strings.ToLower(ch.Mode.String()),
+		"connections.site-a.children.lan.rekey_time":    formatDuration(ch.RekeyTime),
+		"connections.site-a.children.lan.dpd_action":    "restart",
+		"secrets.ike-site-a.secret":                     string(c.PSK),
+		"connections.site-a.mobike":                     "no",
+		"connections.site-a.version":                    "2",
+		"connections.site-a.children.lan.start_action":  "trap",
+		"secrets.ike-site-a.id-a":                       c.Remote.ID.String(),
+		"secrets.ike-site-a.id-b":                       c.Local.ID.String(),
+	} {
+		if got := conf[key]; got != want {
+			t.Errorf("swanctl.conf %s = %q, site-b.toml says %q", key, got, want)
+		}
+	}
+}
