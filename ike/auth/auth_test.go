@@ -343,3 +343,20 @@ func BenchmarkSignVerify(b *testing.B) {
 		})
 	}
 }
+
+func FuzzParseHashAlgorithms(f *testing.F) {
+	f.Add([]byte{0, 2, 0, 3, 0, 4, 0, 5})
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hs, err := ParseHashAlgorithms(data)
+		if err != nil {
+			if len(data)%2 == 0 {
+				t.Fatalf("even-length data refused: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(AppendHashAlgorithms(nil, hs), data) {
+			t.Fatal("does not round-trip")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -278,7 +279,7 @@ func ParsePrivateKeyPEM(data, passphrase []byte) (Signer, error) {
 // CheckKeyPair reports whether key is the private half of cert's public
 // key, so a mismatched certificate and key file fail at load time.
 func CheckKeyPair(cert *x509.Certificate, key Signer) error {
-	pub, ok := key.Public().(interface{ Equal(any) bool })
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return fmt.Errorf("auth: the private key does not belong to certificate %q", cert.Subject.String())
 	}
