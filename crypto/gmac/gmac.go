@@ -4,7 +4,7 @@
 //
 // AH uses it as AUTH_AES_*_GMAC and ESP as ENCR_NULL_AUTH_AES_GMAC, both
 // with a 12-octet nonce: a 4-octet salt from the key material and the
-// 8-octet IV carried in the packet (RFC 4543 §3.1). The package adds no
+// 8-octet IV carried in the packet (RFC 4543). The package adds no
 // primitive; it is the one tested place where GMAC is built on
 // crypto/cipher's GCM.
 package gmac
@@ -14,7 +14,7 @@ import (
 	"crypto/cipher"
 )
 
-// TagSize is the tag size in octets. RFC 4543 §3 uses only full tags.
+// TagSize is the tag size in octets; RFC 4543 uses only full tags.
 const TagSize = 16
 
 // GMAC authenticates data under one AES key. It allocates nothing when

@@ -1,7 +1,7 @@
 // Package xcbc implements AES-XCBC-MAC (RFC 3566) and AES-XCBC-PRF-128
 // (RFC 4434).
 //
-// IPsec uses AES-XCBC-MAC-96 (RFC 3566 §2) for ESP and AH integrity; it
+// IPsec uses AES-XCBC-MAC-96 (RFC 3566) for ESP and AH integrity; it
 // is the first 12 octets of the 16-octet tag, and callers truncate. IKEv2
 // uses AES-XCBC-PRF-128 as a PRF (RFC 4434, RFC 7296 §2.13).
 package xcbc

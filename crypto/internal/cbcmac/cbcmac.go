@@ -2,7 +2,7 @@
 // SP 800-38B) and AES-XCBC-MAC (RFC 3566). Both chain every block but the
 // last through the cipher; they differ only in the two masks XORed into the
 // last block, one for a complete block and one for a block padded with
-// 10* (RFC 4493 §2.4 steps 4 and 6, RFC 3566 §4 steps 3a and 3b).
+// 10* (RFC 4493 §2.4 step 4, RFC 3566 §4 steps 3a and 3b).
 package cbcmac
 
 import (
