@@ -283,3 +283,5 @@ func natTranslate(pkt []byte, src netip.Addr, sport uint16, dst netip.Addr, dpor
 	binary.BigEndian.PutUint16(pkt[l4+2:], dport)
 	setIPv4Checksum(pkt[:l4])
 }
+
+const protoAHSuite = proposal.ProtoAH

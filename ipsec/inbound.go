@@ -172,8 +172,8 @@ func (e *Engine) inboundESP(sa *SA, b *Buffer, h *ipHeader, espOff int, encap bo
 	payload := pt[:len(pt)-espTrailerLen-padLen]
 	if nh == protoNoNext {
 		// A dummy packet (RFC 4303 §2.6): authentic, so it takes its
-		// place in the window, and is then discarded.
-		if r := e.accept(sa, seq, 0); r != DropNone {
+		// place in the window and the counters, and is then discarded.
+		if r := e.accept(sa, seq, len(payload)); r != DropNone {
 			return e.dropSA(sa, r)
 		}
 		return e.dropIn(DropDummy, sa.key.SPI)
