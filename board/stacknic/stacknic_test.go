@@ -5,13 +5,17 @@ import (
 	"net"
 	"testing"
 
+	"github.com/bitw-dev/bitw/board/ecm"
 	"github.com/bitw-dev/bitw/board/imxenet"
 	"github.com/bitw-dev/bitw/ipsec"
 	"github.com/bitw-dev/bitw/netstack"
 )
 
-// The ENET ports are the boards' ports: they must stay Ports.
-var _ Port = (*imxenet.NIC)(nil)
+// The boards' ports must stay Ports.
+var (
+	_ Port = (*imxenet.NIC)(nil)
+	_ Port = (*ecm.Port)(nil)
+)
 
 type port struct{ closed bool }
 
