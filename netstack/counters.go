@@ -101,6 +101,7 @@ type Counters struct {
 	ICMPRateLimited uint64 // ICMP errors suppressed by the rate limit
 	MSSClamped      uint64 // SYNs whose MSS option was lowered
 	Fragmented      uint64 // packets split into fragments (pre-fragmentation included)
+	FragmentsIn     uint64 // outer fragments taken in for reassembly
 	Reassembled     uint64 // outer datagrams reassembled
 	NeighbourHeld   uint64 // packets held while a neighbour was resolved
 	PoolAvailable   int    // free buffers at the time of the snapshot
@@ -131,6 +132,7 @@ type counters struct {
 	icmpSent, icmpRateLimited  atomic.Uint64
 	mssClamped, fragmented     atomic.Uint64
 	reassembled, neighbourHeld atomic.Uint64
+	fragmentsIn                atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
@@ -162,6 +164,7 @@ func (c *counters) snapshot() Counters {
 	s.ICMPRateLimited = c.icmpRateLimited.Load()
 	s.MSSClamped = c.mssClamped.Load()
 	s.Fragmented = c.fragmented.Load()
+	s.FragmentsIn = c.fragmentsIn.Load()
 	s.Reassembled = c.reassembled.Load()
 	s.NeighbourHeld = c.neighbourHeld.Load()
 	return s

@@ -1,6 +1,7 @@
 package netstack_test
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"sync"
@@ -202,7 +203,7 @@ func newGW(t testing.TB, o gwOpts) *gw {
 			t.Errorf("close: %v", err)
 		}
 		if got := pool.Available(); got != o.poolSize {
-			t.Errorf("pool leak: %d of %d buffers returned", got, o.poolSize)
+			t.Errorf("pool leak: %d of %d buffers returned; counters %+v", got, o.poolSize, s.Counters())
 		}
 	})
 	return g
@@ -216,11 +217,29 @@ func eventually(t testing.TB, clk *faketime.ManualClock, what string, cond func(
 		if cond() {
 			return
 		}
-		clk.Advance(time.Millisecond)
+		clk.Advance(5 * time.Millisecond)
 		time.Sleep(200 * time.Microsecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// settle lets the stack's goroutines run without advancing fake time.
-func settle() { time.Sleep(20 * time.Millisecond) }
+// waitReady lets IPv6 duplicate address detection finish on the manual
+// clock.
+func waitReady(t testing.TB, g *gw) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.s.WaitReady(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-time.After(time.Millisecond):
+			g.clk.Advance(50 * time.Millisecond)
+		}
+	}
+}

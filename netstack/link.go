@@ -86,6 +86,11 @@ func (e *linkEndpoint) SetOnCloseAction(func()) {}
 // transmits it at once. It borrows the list, as LinkWriter allows.
 func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	p := e.p
+	p.s.txGate.RLock()
+	defer p.s.txGate.RUnlock()
+	if p.s.closing.Load() {
+		return 0, &tcpip.ErrClosedForSend{}
+	}
 	sent := 0
 	for _, pkt := range pkts.AsSlice() {
 		b := p.s.pool.Get()

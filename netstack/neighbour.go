@@ -174,7 +174,9 @@ func (pn *pendingNeighbour) resolved(res stack.LinkResolutionResult) {
 	t.mu.Unlock()
 
 	p := t.p
-	if res.Err != nil || len(res.LinkAddress) != len(MAC{}) {
+	p.s.txGate.RLock()
+	defer p.s.txGate.RUnlock()
+	if res.Err != nil || len(res.LinkAddress) != len(MAC{}) || p.s.closing.Load() {
 		for _, b := range held[:n] {
 			p.s.ctr.drop(DropNeighbourFailed)
 			b.Release()

@@ -390,6 +390,7 @@ func (l *rxLoop) blackLocal4(b *ipsec.Buffer, o origin, ihl int, dstMAC MAC) {
 	if binary.BigEndian.Uint16(pkt[ip4FlagsFrag:])&(ip4FlagMF|ip4FragOffMask) != 0 {
 		s := l.s
 		d, why := s.reasm.add4(pkt, ihl, s.clock.NowMonotonic(), &s.ctr)
+		s.ctr.fragmentsIn.Add(1)
 		b.Release()
 		l.reassembled(d, why, o)
 		return
@@ -411,6 +412,7 @@ func (l *rxLoop) blackLocal6(b *ipsec.Buffer, o origin, dstMAC MAC) {
 	}
 	if c.fragHdr >= 0 {
 		d, why := s.reasm.add6(pkt, c, s.clock.NowMonotonic(), &s.ctr)
+		s.ctr.fragmentsIn.Add(1)
 		b.Release()
 		l.reassembled(d, why, o)
 		return

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -47,6 +48,12 @@ type Stack struct {
 	closeOnce sync.Once
 	closing   atomic.Bool
 	wg        sync.WaitGroup
+	// txGate is held shared by every transmission outside the RX loops
+	// (gVisor's frames, held packets released by a resolution), which
+	// gVisor may run on timer goroutines it does not wait for. Close takes
+	// it exclusively once closing is set, so that when Close returns no
+	// such transmission still holds a buffer.
+	txGate sync.RWMutex
 }
 
 // port is the device on one link.
@@ -307,6 +314,9 @@ func (s *Stack) Close() error {
 			p.neigh.drain()
 		}
 		s.reasm.drain()
+		// A barrier: senders that got in before closing was set are done.
+		s.txGate.Lock()
+		s.txGate.Unlock()
 	})
 	return errors.Join(errs...)
 }
@@ -339,6 +349,38 @@ func (s *Stack) Addresses(p Port) []netip.Prefix {
 		out = append(out, a.v6, netip.PrefixFrom(a.linkLocal6, 64))
 	}
 	return out
+}
+
+// WaitReady blocks until every configured address is usable: IPv6
+// addresses stay tentative during duplicate address detection (RFC 4862
+// §5.4, about a second), and sockets cannot bind them before. It polls in
+// real time; with a manual clock the caller must advance it meanwhile.
+func (s *Stack) WaitReady(ctx context.Context) error {
+	for {
+		ready := true
+		for _, p := range s.ports {
+			for _, a := range []netip.Addr{p.a.v4.Addr(), p.a.v6.Addr(), p.a.linkLocal6} {
+				if !a.IsValid() {
+					continue
+				}
+				proto := header.IPv4ProtocolNumber
+				if a.Is6() {
+					proto = header.IPv6ProtocolNumber
+				}
+				if s.gv.CheckLocalAddress(p.nicID, proto, tcpAddr(a)) != p.nicID {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("netstack: addresses not ready: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // MSS is the clamp applied to TCP SYNs that cross a tunnel, per inner

@@ -136,9 +136,10 @@ func full(a netip.AddrPort) (tcpip.FullAddress, tcpip.NetworkProtocolNumber) {
 // ErrNoReply is returned by Ping when no echo reply came in time.
 var ErrNoReply = errors.New("nictest: no echo reply")
 
-// Ping sends one ICMP echo request of size payload octets to dst and waits
-// up to timeout (real time) for the matching reply. pump, when set, runs
-// while waiting (tests advance a manual clock with it).
+// Ping sends one ICMP echo request of size payload octets to dst, without
+// DF so that the host fragments it when needed, and waits up to timeout
+// (real time) for the matching reply. pump, when set, runs while waiting
+// (tests advance a manual clock with it).
 func (h *Host) Ping(dst netip.Addr, payload int, timeout time.Duration, pump func()) error {
 	var wq waiter.Queue
 	netProto, transProto := header.IPv4ProtocolNumber, icmp.ProtocolNumber4
@@ -152,6 +153,9 @@ func (h *Host) Ping(dst netip.Addr, payload int, timeout time.Duration, pump fun
 		return fmt.Errorf("nictest: %s", err)
 	}
 	defer ep.Close()
+	if err := ep.SetSockOptInt(tcpip.MTUDiscoverOption, int(tcpip.PMTUDiscoveryDont)); err != nil {
+		return fmt.Errorf("nictest: %s", err)
+	}
 	we, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
 	wq.EventRegister(&we)
 	defer wq.EventUnregister(&we)

@@ -26,8 +26,9 @@ type NIC struct {
 	once   sync.Once
 	closed atomic.Bool
 
-	// Lost counts frames written to this end that the peer's full queue
-	// (or a closed peer) dropped, as a wire would.
+	// Lost counts frames written to this end that the peer dropped, as a
+	// wire would: its queue was full, it was closed, or the frame did not
+	// fit its buffers.
 	Lost atomic.Uint64
 }
 
@@ -70,6 +71,8 @@ func (n *NIC) Read(bufs []*ipsec.Buffer) (int, error) {
 	for {
 		if fill(bufs[i], f) {
 			i++
+		} else {
+			n.peer.Lost.Add(1)
 		}
 		if i == len(bufs) {
 			return i, nil
