@@ -632,9 +632,6 @@ func (l *loader) selectors(t *table, key string) []TrafficSelector {
 		}
 		return []TrafficSelector{{Dynamic: true, ToPort: 0xffff}}
 	}
-	if len(items) == 0 {
-		t.errorf(key, "give at least one selector, or leave %s out for dynamic", key)
-	}
 	var out []TrafficSelector
 	for _, it := range items {
 		ts, err := ParseTrafficSelector(it.s)

@@ -709,6 +709,10 @@ func (l *loader) parseProposals(items []item, proto proposal.Protocol, defaults 
 	for _, it := range items {
 		strs := []string{it.s}
 		if strings.EqualFold(it.s, "default") {
+			if defaults == nil {
+				l.errorf(it.path, "%s: bitw has no default %s proposals; name the algorithms, e.g. sha256", it.path, proto)
+				continue
+			}
 			strs = defaults
 		}
 		for _, s := range strs {

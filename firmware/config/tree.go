@@ -203,8 +203,8 @@ type item struct {
 	path keyPath
 }
 
-// list reads a key that takes several strings: a TOML array of strings,
-// or a single string for a one-element list. A comma inside a string is
+// list reads a key that takes several strings: a non-empty TOML array of
+// strings, or a single string for a one-element list. A comma inside a string is
 // refused, because swanctl.conf separates list items with commas and a
 // pasted "a, b" must not become one odd value.
 func (t *table) list(key string) ([]item, bool) {
@@ -228,6 +228,10 @@ func (t *table) list(key string) ([]item, bool) {
 		}
 	default:
 		t.wrongType(key, v, `an array of strings, e.g. ["a", "b"]`)
+		return nil, false
+	}
+	if len(items) == 0 {
+		t.errorf(key, "the list is empty; give at least one value, or leave %s out for its default", key)
 		return nil, false
 	}
 	for _, it := range items {
@@ -321,11 +325,11 @@ func (t *table) done(unsupported map[string]string) {
 			t.errorf(k, "not supported by bitw: %s", why)
 			continue
 		}
-		msg := fmt.Sprintf("unknown key %q in %s", k, t.name())
+		msg := "unknown key in " + t.name()
 		if s := nearest(k, t.known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		t.d.errorf(t.at(k), "%s", msg)
+		t.errorf(k, "%s", msg)
 	}
 }
 
