@@ -93,7 +93,10 @@ func TestWycheproofECDH(t *testing.T) {
 			g := ecGroups[c.id]
 			var matched, rejected, unrepresentable int
 			for _, grp := range f.TestGroups {
-				for _, tc := range grp.Tests {
+				for i, tc := range grp.Tests {
+					if raceEnabled && c.id != proposal.KEECP256 && i%8 != 0 && tc.Result == "valid" {
+						continue // see raceEnabled; invalid vectors always run
+					}
 					priv := leftPad(tc.Private, g.scalar)
 					if priv == nil {
 						t.Fatalf("tc %d: private key of %d octets", tc.TcID, len(tc.Private))
