@@ -1,0 +1,159 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/bitw-dev/bitw/ipsec"
+	"github.com/bitw-dev/bitw/ipsec/proposal"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+)
+
+// sinkNIC accepts every frame and never receives: the benchmarks drive
+// the RX loop's handler directly, so they measure the frame path and the
+// data plane without goroutine hand-offs.
+type sinkNIC struct {
+	mac    MAC
+	frames int
+	bytes  int
+}
+
+func (n *sinkNIC) Read([]*ipsec.Buffer) (int, error) { return 0, ErrClosed }
+func (n *sinkNIC) Write(bufs []*ipsec.Buffer) (int, error) {
+	for _, b := range bufs {
+		n.frames++
+		n.bytes += b.Len()
+	}
+	return len(bufs), nil
+}
+func (n *sinkNIC) MAC() MAC     { return n.mac }
+func (n *sinkNIC) MTU() int     { return 1500 }
+func (n *sinkNIC) Close() error { return nil }
+
+// passDP forwards without touching the packet, to isolate netstack's cost.
+type passDP struct{ peer netip.Addr }
+
+func (d passDP) Outbound(b *ipsec.Buffer, mtu int) ipsec.OutResult {
+	return ipsec.OutResult{Verdict: ipsec.VerdictForward, NextHop: d.peer}
+}
+func (d passDP) Inbound(b *ipsec.Buffer) ipsec.InResult {
+	return ipsec.InResult{Verdict: ipsec.VerdictDrop, Reason: ipsec.DropUnknownSPI}
+}
+func (d passDP) InboundBypass(b *ipsec.Buffer) ipsec.InResult {
+	return ipsec.InResult{Verdict: ipsec.VerdictDrop, Reason: ipsec.DropPolicyDiscard}
+}
+
+var (
+	benchRedMAC   = MAC{2, 0, 0, 0, 0xa, 1}
+	benchBlackMAC = MAC{2, 0, 0, 0, 0xb, 1}
+	benchHostMAC  = MAC{2, 0, 0, 0, 0xa, 2}
+	benchPeerMAC  = MAC{2, 0, 0, 0, 0xb, 2}
+	benchPeer     = netip.MustParseAddr("203.0.113.2")
+)
+
+func benchEngine(tb testing.TB) *ipsec.Engine {
+	e := ipsec.New(ipsec.Config{})
+	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := proposal.Suite{Protocol: proposal.ProtoESP, Encr: ps[0].Encr[0]}
+	sel := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}}
+	key := make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
+	if err := e.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x1001, Mode: ipsec.ModeTunnel, Src: netip.MustParseAddr("203.0.113.1"), Dst: benchPeer,
+		Suite: s, EncKey: key, Selectors: sel, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.AddPolicy(ipsec.Policy{Selectors: sel, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// benchSetup returns a stack whose black neighbour is resolved, its red RX
+// handler, the black sink and a red frame of size octets (IP packet).
+func benchSetup(tb testing.TB, dp DataPlane, size int) (*Stack, *rxLoop, *sinkNIC, []byte) {
+	pool, err := ipsec.NewPool(256, ipsec.DefaultBufferSize, ipsec.DefaultHeadroom)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	black := &sinkNIC{mac: benchBlackMAC}
+	s, err := New(Config{
+		Red:   PortConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}},
+		Black: PortConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
+		Pool:  pool, Clock: faketime.NewManualClock(),
+	}, &sinkNIC{mac: benchRedMAC}, black, dp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		s.Close()
+		if pool.Available() != 256 {
+			tb.Errorf("pool leak: %d of 256", pool.Available())
+		}
+	})
+	s.ports[Black].neigh.set(benchPeer, benchPeerMAC, false)
+	l := s.newRxLoop(s.ports[Red])
+
+	frame := make([]byte, 14+size)
+	putEthernet(frame, benchRedMAC, benchHostMAC, etherTypeIPv4)
+	ip := frame[14:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(size))
+	ip[6] = 0x40
+	ip[8], ip[9] = 64, protoUDP
+	copy(ip[12:], []byte{192, 168, 1, 10})
+	copy(ip[16:], []byte{192, 168, 2, 10})
+	binary.BigEndian.PutUint16(ip[10:], ^checksum.Checksum(ip[:20], 0))
+	binary.BigEndian.PutUint16(ip[20:], 1000)
+	binary.BigEndian.PutUint16(ip[22:], 2000)
+	binary.BigEndian.PutUint16(ip[24:], uint16(size-20))
+	return s, l, black, frame
+}
+
+// forwardOne runs one red frame through the handler as the RX loop would.
+func forwardOne(s *Stack, l *rxLoop, frame []byte) {
+	b := s.pool.Get()
+	b.SetPacket(b.Headroom(), copy(b.Space(), frame))
+	l.handle(b)
+}
+
+// TestTransitAllocations: the red-to-black forward path, through the real
+// engine and a resolved neighbour, allocates nothing.
+func TestTransitAllocations(t *testing.T) {
+	s, l, black, frame := benchSetup(t, benchEngine(t), 1400)
+	allocs := testing.AllocsPerRun(1000, func() {
+		forwardOne(s, l, frame)
+		l.flush()
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per forwarded packet", allocs)
+	}
+	if black.frames < 1000 || s.ctr.encapsulated.Load() < 1000 {
+		t.Fatalf("forwarded %d frames, encapsulated %d", black.frames, s.ctr.encapsulated.Load())
+	}
+}
+
+func benchmarkTransit(b *testing.B, dp func(testing.TB) DataPlane, size int) {
+	s, l, black, frame := benchSetup(b, dp(b), size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		forwardOne(s, l, frame)
+	}
+	l.flush()
+	b.StopTimer()
+	if black.frames != b.N {
+		b.Fatalf("forwarded %d of %d", black.frames, b.N)
+	}
+}
+
+func pass(testing.TB) DataPlane                  { return passDP{peer: benchPeer} }
+func engine(tb testing.TB) DataPlane             { return benchEngine(tb) }
+func BenchmarkTransitFramePath64(b *testing.B)   { benchmarkTransit(b, pass, 64) }
+func BenchmarkTransitFramePath1400(b *testing.B) { benchmarkTransit(b, pass, 1400) }
+func BenchmarkTransitESP64(b *testing.B)         { benchmarkTransit(b, engine, 64) }
+func BenchmarkTransitESP1400(b *testing.B)       { benchmarkTransit(b, engine, 1400) }
