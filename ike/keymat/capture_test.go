@@ -303,6 +303,19 @@ func TestStrongSwanCaptureIKEAuth(t *testing.T) {
 		if _, err := c.open.Open(nil, iv, bad, aad); err != ErrOpen {
 			t.Errorf("IKE_AUTH %d: tampered ICV: %v", i, err)
 		}
+		// NewCipher from the raw key bytes of the sender's direction
+		// opens it too.
+		enc, integ := k.SKei, k.SKai
+		if i == 1 {
+			enc, integ = k.SKer, k.SKar
+		}
+		raw, err := NewCipher(captureIKE, enc, integ, bytes.NewReader(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := raw.Open(nil, iv, ct, aad); err != nil || !bytes.Equal(again, pt) {
+			t.Errorf("IKE_AUTH %d: NewCipher does not open it: %v", i, err)
+		}
 		payloads := innerPayloads(t, msg[28], pt[:len(pt)-int(pt[len(pt)-1])-1])
 		if !bytes.Equal(payloads[c.idType], c.id) {
 			t.Errorf("IKE_AUTH %d: ID payload %x, log says %x", i, payloads[c.idType], c.id)

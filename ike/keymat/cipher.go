@@ -57,6 +57,17 @@ func (k *IKEKeys) Ciphers(initiator bool, rand io.Reader) (out, in message.Ciphe
 	return r2i, i2r, nil
 }
 
+// NewCipher returns the Encrypted payload cipher for one direction from
+// raw key bytes: encKey is SK_ei (or SK_er) with any salt, integKey SK_ai
+// (or SK_ar), nil for combined-mode ciphers. rand feeds AES-CBC IVs.
+//
+// Each call starts a new IV counter, and two Ciphers sealing under one
+// key would repeat IVs: make exactly one per key and direction. Prefer
+// IKEKeys.Ciphers, which keeps the counters with the keys.
+func NewCipher(s proposal.Suite, encKey, integKey []byte, rand io.Reader) (message.Cipher, error) {
+	return newCipher(s, encKey, integKey, rand, new(ivCounter))
+}
+
 func newCipher(s proposal.Suite, encKey, integKey []byte, rand io.Reader, ctr *ivCounter) (message.Cipher, error) {
 	info, ok := s.Encr.ID.Info()
 	if !ok {
