@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -188,6 +189,11 @@ func checkCapture(t *testing.T, topo *harness.Topology, pcap string, a, b *harne
 	for _, n := range uat.Notes {
 		t.Logf("tshark: %s", n)
 	}
+	// Beside the capture, for opening it by hand (wireshark -C with a
+	// profile holding these two files).
+	if err := uat.WriteDir(filepath.Dir(pcap)); err != nil {
+		t.Fatal(err)
+	}
 	decoded, err := harness.Decode(pcap, uat, "")
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +203,7 @@ func checkCapture(t *testing.T, topo *harness.Topology, pcap string, a, b *harne
 	for _, d := range decoded {
 		if d.IKEExchange == harness.IKEExchangeAuth {
 			ikeAuth++
-			if d.HasPayload(harness.IKEPayloadIDi) || d.HasPayload(harness.IKEPayloadIDr) {
+			if d.IKEDecrypted && (d.HasPayload(harness.IKEPayloadIDi) || d.HasPayload(harness.IKEPayloadIDr)) {
 				ikeAuthDecrypted++
 			}
 		}

@@ -284,11 +284,14 @@ func TestBringUp(t *testing.T) {
 		{blackNS, blackTap, blackHost, blackBoard},
 	} {
 		run(t, "ip", "-n", link.ns, "addr", "add", link.host, "dev", link.tap)
-		out := run(t, "ip", "netns", "exec", link.ns, "ping", "-c", "3", "-W", "2", link.board)
+		// -w, a deadline, makes ping wait for every reply; with only a
+		// per-reply timeout it gives up on the last one after two
+		// round-trip times.
+		out := run(t, "ip", "netns", "exec", link.ns, "ping", "-c", "3", "-w", "10", link.board)
 		t.Logf("%s: %s", link.ns, lastLine(out))
 		// Full-size frames (1514 octets) back to back, which batches
 		// receive and fills transmit descriptors.
-		out = run(t, "ip", "netns", "exec", link.ns, "ping", "-c", "20", "-i", "0.01", "-s", "1472", "-W", "2", link.board)
+		out = run(t, "ip", "netns", "exec", link.ns, "ping", "-c", "20", "-i", "0.01", "-s", "1472", "-w", "10", link.board)
 		t.Logf("%s: %s", link.ns, lastLine(out))
 		if !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("%s: lost full-size echoes:\n%s", link.ns, out)
@@ -305,6 +308,13 @@ func TestBringUp(t *testing.T) {
 	if share > maxIdleCPU {
 		t.Errorf("idle guest costs %.0f%% of a host core; WFI idling is not working", 100*share)
 	}
+
+	// A runtime timer must wake the core from WFI on time: a broken
+	// alarm shows as a sleep that lasts until the next 34 s clamp.
+	c.send("sleep 500")
+	slept := time.Now()
+	line := c.expect("bringup: slept ", 10*time.Second)
+	t.Logf("host: %q arrived %v after the command", line, time.Since(slept).Round(time.Millisecond))
 
 	c.send("stats")
 	for _, port := range []string{"enet1", "enet2"} {

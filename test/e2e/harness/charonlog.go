@@ -33,6 +33,7 @@ var (
 	selected    = regexp.MustCompile(`^selected proposal: (IKE|ESP|AH):(\S+)`)
 	establish   = regexp.MustCompile(`^establishing CHILD_SA .*\{(\d+)\}`)
 	installing  = regexp.MustCompile(`^CHILD_SA .*\{(\d+)\} state change: \S+ => INSTALLING`)
+	ikeCreated  = regexp.MustCompile(`^IKE_SA \S+\[(\d+)\] state change: CREATED => CONNECTING`)
 	addingSA    = regexp.MustCompile(`^(adding|registering) (inbound|outbound) (ESP|AH) SA`)
 	spiLine     = regexp.MustCompile(`^\s+SPI 0x([0-9a-f]{8}), src (\S+) dst (\S+)`)
 	octetsDump  = "octets = message + nonce + prf(Sk_px, IDx')"
@@ -69,12 +70,17 @@ type saState struct {
 	ike     *ikeRecord
 	child   *childRecord
 	spiFor  string // "inbound" or "outbound" after an adding/registering line
+	// newIKE is the unique id of an IKE_SA this context just created: an
+	// IKE rekey derives the new SA's keys in the old SA's context.
+	newIKE string
 }
 
 // ParseCharonLog extracts IKE and ESP keys from a charon file log written
-// at level 4 for ike and chd (StrongSwan configures that). IKE SAs whose
-// SPIs the log does not show (IKE rekeys) are left out; ESP SAs need both
-// keys and their SPI lines.
+// at level 4 for ike and chd (StrongSwan configures that). The log shows
+// the SPIs of an IKE_SA only through its AUTH octets, so the keys of SAs
+// created by an IKE rekey land in IKEWithoutSPIs, by unique id;
+// StrongSwan.Keys completes them from --list-sas. ESP SAs need both keys
+// and their SPI lines.
 func ParseCharonLog(r io.Reader) (*KeySet, error) {
 	states := map[string]*saState{}
 	initiated := map[string]bool{}
@@ -131,6 +137,10 @@ func ParseCharonLog(r io.Reader) (*KeySet, error) {
 			}
 			continue
 		}
+		if cm := ikeCreated.FindStringSubmatch(msg); cm != nil {
+			st.newIKE = cm[1]
+			continue
+		}
 		if em := establish.FindStringSubmatch(msg); em != nil {
 			initiated[em[1]] = true
 			continue
@@ -165,8 +175,15 @@ func ParseCharonLog(r io.Reader) (*KeySet, error) {
 	}
 	ks := &KeySet{}
 	for _, r := range ikes {
-		if r.haveSPIs && len(r.keys.SKei) > 0 && len(r.keys.SKer) > 0 {
+		switch {
+		case len(r.keys.SKei) == 0 || len(r.keys.SKer) == 0:
+		case r.haveSPIs:
 			ks.IKE = append(ks.IKE, r.keys)
+		default:
+			if ks.IKEWithoutSPIs == nil {
+				ks.IKEWithoutSPIs = map[string]IKEKeys{}
+			}
+			ks.IKEWithoutSPIs[r.ikeID] = r.keys
 		}
 	}
 	for _, c := range children {
@@ -198,8 +215,13 @@ func ParseCharonLogFile(path string) (*KeySet, error) {
 func deliverDump(st *saState, ikeID string, d *hexDump, ikes *[]*ikeRecord) {
 	switch d.name {
 	case skeyseedKey:
-		// A new SKEYSEED starts the keys of a new IKE SA (or of a rekeyed one).
-		st.ike = &ikeRecord{ikeID: ikeID}
+		// A new SKEYSEED starts the keys of a new IKE SA, or of the one an
+		// IKE rekey creates.
+		id := ikeID
+		if st.newIKE != "" {
+			id, st.newIKE = st.newIKE, ""
+		}
+		st.ike = &ikeRecord{ikeID: id}
 		st.ike.keys.Encr, st.ike.keys.Integ = splitIKEProposal(st.ikeProp)
 		*ikes = append(*ikes, st.ike)
 	case "Sk_ei secret", "Sk_er secret", "Sk_ai secret", "Sk_ar secret":

@@ -37,6 +37,9 @@ type IKEKeys struct {
 type KeySet struct {
 	ESP []ESPKeys
 	IKE []IKEKeys
+	// IKEWithoutSPIs holds keys of IKE_SAs whose SPIs the source did not
+	// show, by strongSwan's IKE_SA unique id.
+	IKEWithoutSPIs map[string]IKEKeys
 }
 
 // Merge appends other's keys.

@@ -266,7 +266,7 @@ func TestSharedCapture(t *testing.T) {
 		if d.Decrypted && d.Inner.Proto == 1 {
 			icmp++
 		}
-		if d.IKEExchange == IKEExchangeAuth && (d.HasPayload(IKEPayloadIDi) || d.HasPayload(IKEPayloadIDr)) {
+		if d.IKEExchange == IKEExchangeAuth && d.IKEDecrypted && (d.HasPayload(IKEPayloadIDi) || d.HasPayload(IKEPayloadIDr)) {
 			auth++
 		}
 	}
@@ -276,7 +276,7 @@ func TestSharedCapture(t *testing.T) {
 }
 
 func TestParseTsharkLine(t *testing.T) {
-	d, err := parseTsharkLine("5\teth:ethertype:ip:udp:udpencap:esp:ip:icmp:data\t203.0.113.1,192.168.1.10\t203.0.113.2,192.168.2.10\t17,1\t\t\t\t0x64d8d086\t\t")
+	d, err := parseTsharkLine("5\teth:ethertype:ip:udp:udpencap:esp:ip:icmp:data\t203.0.113.1,192.168.1.10\t203.0.113.2,192.168.2.10\t17,1\t\t\t\t0x64d8d086\t\t\t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,19 +284,19 @@ func TestParseTsharkLine(t *testing.T) {
 		d.Outer.Src.String() != "203.0.113.1" || d.Outer.Proto != 17 {
 		t.Errorf("ESP in UDP over IPv4 carrying IPv4: %+v", d)
 	}
-	d, err = parseTsharkLine("7\teth:ethertype:ip:esp:ipv6:icmpv6\t203.0.113.1\t203.0.113.2\t50\tfd00:1::10\tfd00:2::10\t58\t0x00000101\t\t")
+	d, err = parseTsharkLine("7\teth:ethertype:ip:esp:ipv6:icmpv6\t203.0.113.1\t203.0.113.2\t50\tfd00:1::10\tfd00:2::10\t58\t0x00000101\t\t\t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !d.Decrypted || d.Inner.Src != HostA6 || d.Inner.Proto != 58 || d.Outer.Proto != 50 {
 		t.Errorf("ESP over IPv4 carrying IPv6: %+v", d)
 	}
-	d, err = parseTsharkLine("9\teth:ethertype:ip:udp:udpencap:esp\t203.0.113.1\t203.0.113.2\t17\t\t\t\t0xdeadbeef\t\t")
+	d, err = parseTsharkLine("9\teth:ethertype:ip:udp:udpencap:esp\t203.0.113.1\t203.0.113.2\t17\t\t\t\t0xdeadbeef\t\t\t")
 	if err != nil || d.Decrypted || d.ESPSPI != 0xdeadbeef {
 		t.Errorf("undecrypted ESP: %+v, %v", d, err)
 	}
-	d, err = parseTsharkLine("3\teth:ethertype:ip:udp:udpencap:isakmp\t203.0.113.1\t203.0.113.2\t17\t\t\t\t\t35\t46,35,41,36,39")
-	if err != nil || d.IKEExchange != IKEExchangeAuth || !d.HasPayload(IKEPayloadIDi) || d.ESPSPI != 0 {
+	d, err = parseTsharkLine("3\teth:ethertype:ip:udp:udpencap:isakmp\t203.0.113.1\t203.0.113.2\t17\t\t\t\t\t35\t46,35,41,36,39\t4")
+	if err != nil || d.IKEExchange != IKEExchangeAuth || !d.HasPayload(IKEPayloadIDi) || d.ESPSPI != 0 || !d.IKEDecrypted {
 		t.Errorf("IKE_AUTH: %+v, %v", d, err)
 	}
 	if _, err := parseTsharkLine("1\tx"); err == nil {

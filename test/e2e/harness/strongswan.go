@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -309,10 +310,34 @@ func (s *StrongSwan) WaitChild(ike, child string, timeout time.Duration) (IKESA,
 	return gotIKE, gotChild, err
 }
 
-// Keys parses charon's log for the keys of every SA it has set up so far
-// (see ParseCharonLog for what it cannot recover).
+// Keys parses charon's log for the keys of every SA it has set up so far.
+// IKE_SAs from IKE rekeys, whose SPIs the log lacks, get them from
+// --list-sas while they still exist (see ParseCharonLog).
 func (s *StrongSwan) Keys() (*KeySet, error) {
-	return ParseCharonLogFile(s.LogPath)
+	ks, err := ParseCharonLogFile(s.LogPath)
+	if err != nil || len(ks.IKEWithoutSPIs) == 0 {
+		return ks, err
+	}
+	sas, err := s.ListSAs()
+	if err != nil {
+		return ks, err
+	}
+	for _, sa := range sas {
+		k, ok := ks.IKEWithoutSPIs[sa.UniqueID]
+		if !ok {
+			continue
+		}
+		i, err1 := hex.DecodeString(sa.SPIi)
+		r, err2 := hex.DecodeString(sa.SPIr)
+		if err1 != nil || err2 != nil || len(i) != 8 || len(r) != 8 {
+			return ks, fmt.Errorf("IKE_SA %s: SPIs %q/%q", sa.UniqueID, sa.SPIi, sa.SPIr)
+		}
+		copy(k.SPIi[:], i)
+		copy(k.SPIr[:], r)
+		ks.IKE = append(ks.IKE, k)
+		delete(ks.IKEWithoutSPIs, sa.UniqueID)
+	}
+	return ks, nil
 }
 
 // Stop terminates charon (SIGTERM: it deletes its SAs with the peer).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,10 +28,11 @@ var (
 	pingRTT    = regexp.MustCompile(`= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) ms`)
 )
 
-// Ping sends count echo requests from ns to dst at interval, waiting at
-// most a second for each reply, and returns what came back. Loss is a
-// result, not an error; an error means ping could not run or its output
-// was not understood. The whole run is bounded by count*interval + 5 s.
+// Ping asks for count echo replies from dst, sending a request every
+// interval until they have arrived or the deadline (count*interval + 2 s)
+// has passed, so Transmitted can exceed count when requests are lost.
+// Loss is a result, not an error; an error means ping could not run or
+// its output was not understood.
 func (n *Netns) Ping(dst netip.Addr, count int, interval time.Duration) (PingResult, error) {
 	if count <= 0 {
 		count = 1
@@ -78,17 +80,36 @@ func parsePing(out string) (PingResult, error) {
 	return r, nil
 }
 
-// MustPing pings and fails the test unless every reply came back.
+// MustPing pings and fails the test unless count replies came back before
+// the deadline. Ping sends further requests in place of lost ones (its -w
+// mode), so a lost packet on a loaded machine costs time, not the test;
+// the loss is logged. Tests that must see no loss at all check
+// Ping's result themselves.
 func (n *Netns) MustPing(t T, dst netip.Addr, count int) PingResult {
 	t.Helper()
 	r, err := n.Ping(dst, count, 200*time.Millisecond)
 	if err != nil {
 		t.Fatalf("ping %s: %v", dst, err)
 	}
-	if r.Received != r.Transmitted || r.Transmitted == 0 {
+	if r.Received < count {
 		t.Fatalf("[%s] ping %s: %d of %d replies\n%s", n.Name, dst, r.Received, r.Transmitted, r.Output)
 	}
+	if r.Transmitted > r.Received {
+		t.Logf("[%s] ping %s: %d of %d requests unanswered (machine load %s)", n.Name, dst, r.Transmitted-r.Received, r.Transmitted, loadavg())
+	}
 	return r
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // IperfOptions configure one iperf3 run.

@@ -25,6 +25,9 @@ type Decoded struct {
 	// IKEPayloads lists the payload types tshark saw, including those
 	// inside a decrypted SK payload.
 	IKEPayloads []int
+	// IKEDecrypted: tshark decrypted the message's SK payload (which may
+	// hold no payloads, as in an empty INFORMATIONAL response).
+	IKEDecrypted bool
 }
 
 // IPPacketSummary names an IP packet's endpoints and protocol.
@@ -43,6 +46,8 @@ var tsharkFields = []string{
 	"ip.src", "ip.dst", "ip.proto",
 	"ipv6.src", "ipv6.dst", "ipv6.nxt",
 	"esp.spi", "isakmp.exchangetype", "isakmp.typepayload",
+	// Present only once tshark has decrypted an SK payload.
+	"isakmp.enc.pad_length",
 }
 
 // TsharkArgs returns the tshark options that load the tables: ESP
@@ -160,6 +165,7 @@ func parseTsharkLine(line string) (Decoded, error) {
 			d.IKEPayloads = append(d.IKEPayloads, v)
 		}
 	}
+	d.IKEDecrypted = f[11] != ""
 	return d, nil
 }
 

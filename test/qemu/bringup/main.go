@@ -3,8 +3,9 @@
 // Command bringup is the QEMU bring-up image for board/mx6ullevk. It
 // prints what the board found, answers ARP and ICMP echo on both ENET
 // ports for the addresses below, sleeps in WFI between interrupts, and
-// obeys two console commands: "stats" and "poweroff [STATUS]", which ends
-// QEMU with STATUS through semihosting. test/qemu drives it.
+// obeys three console commands: "stats", "sleep MS" (proves that timers
+// wake the core from WFI) and "poweroff [STATUS]", which ends QEMU with
+// STATUS through semihosting. test/qemu drives it.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bitw-dev/bitw/board/imxenet"
 	"github.com/bitw-dev/bitw/board/mx6ullevk"
@@ -86,6 +88,15 @@ func main() {
 			}
 			fmt.Printf("bringup: unexpected interrupts %d, console overruns %d\n",
 				board.UnexpectedInterrupts(), console.Overruns())
+		case cmd[0] == "sleep" && len(cmd) == 2:
+			ms, err := strconv.Atoi(cmd[1])
+			if err != nil || ms < 0 {
+				fmt.Printf("bringup: sleep: bad duration %q\n", cmd[1])
+				continue
+			}
+			start := time.Now()
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			fmt.Printf("bringup: slept %v\n", time.Since(start).Round(time.Millisecond))
 		case cmd[0] == "poweroff":
 			status := 0
 			if len(cmd) > 1 {
@@ -97,7 +108,7 @@ func main() {
 			fmt.Printf("bringup: poweroff %d\n", status)
 			mx6ullevk.Poweroff(status)
 		default:
-			fmt.Printf("bringup: unknown command %q (stats, poweroff [STATUS])\n", cmd[0])
+			fmt.Printf("bringup: unknown command %q (stats, sleep MS, poweroff [STATUS])\n", cmd[0])
 		}
 	}
 }
