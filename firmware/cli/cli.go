@@ -54,7 +54,7 @@ func Main(args []string, env Env) int {
 	switch args[0] {
 	case "check":
 		return check(args[1:], env)
-	case "version":
+	case "version", "--version":
 		if len(args) > 1 {
 			fmt.Fprintf(env.Stderr, "bitw: version takes no arguments\n%s", usage)
 			return ExitUsage

@@ -30,6 +30,16 @@ type Config struct {
 	Warnings []Diagnostic
 }
 
+// Connection returns the connection of that name, or nil.
+func (c *Config) Connection(name string) *Connection {
+	for _, conn := range c.Connections {
+		if conn.Name == name {
+			return conn
+		}
+	}
+	return nil
+}
+
 // Device is [device].
 type Device struct {
 	Name     string
@@ -117,7 +127,7 @@ type Interface struct {
 	MTU      int
 }
 
-// Address returns the port's address of a's family.
+// Address returns the port's IPv4 (is4) or IPv6 address.
 func (i Interface) Address(is4 bool) (netip.Prefix, bool) {
 	for _, p := range i.Addresses {
 		if p.Addr().Is4() == is4 {
@@ -127,7 +137,7 @@ func (i Interface) Address(is4 bool) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
-// Gateway returns the port's gateway of the given family.
+// Gateway returns the port's IPv4 (is4) or IPv6 gateway.
 func (i Interface) Gateway(is4 bool) (netip.Addr, bool) {
 	for _, g := range i.Gateways {
 		if g.Is4() == is4 {

@@ -80,7 +80,7 @@ func (l *loader) connection(t *table) {
 		KeyingTries: 1,
 		RekeyTime:   defaultIKERekey,
 	}
-	if v, ok := t.integer("version", 0, math.MaxInt64); ok && v != 2 {
+	if v, ok := t.integer("version", math.MinInt64, math.MaxInt64); ok && v != 2 {
 		t.errorf("version", "bitw speaks IKEv2 only; set 2 or leave it out")
 	}
 	l.localAddrs(t, c)

@@ -630,7 +630,7 @@ func (l *loader) sharedKey(t *table, name string) {
 		if !strings.HasPrefix(key, "id") {
 			continue
 		}
-		items, ok := t.list(key)
+		items, ok := t.rawList(key) // distinguished names hold commas
 		if !ok {
 			good = false
 			continue

@@ -423,7 +423,7 @@ func TestDefaults(t *testing.T) {
 	if ch.LocalTS[0].String() != "192.168.1.0/24" || ch.RemoteTS[0].String() != "192.168.2.0/24" {
 		t.Errorf("selectors %v %v", ch.LocalTS, ch.RemoteTS)
 	}
-	if c.Child("lan") != ch || c.Child("x") != nil {
+	if cfg.Connection("site-b") != c || cfg.Connection("x") != nil || c.Child("lan") != ch || c.Child("x") != nil {
 		t.Error("Child lookup")
 	}
 }
@@ -519,6 +519,30 @@ func TestValues(t *testing.T) {
 	}
 	if len(ch.Proposals) != 4 || ch.Proposals[0].String() != "aes256gcm16-x25519-esn" {
 		t.Errorf("esp proposals %v", ch.Proposals)
+	}
+}
+
+// TestPSKByDistinguishedName selects a pre-shared key by DN identities,
+// which hold commas, in both swanctl spellings of the secret's ids.
+func TestPSKByDistinguishedName(t *testing.T) {
+	for _, ids := range []string{
+		"id = \"C=CH, O=bitw, CN=gw-b\"",
+		"id-a = \"C=CH, O=bitw, CN=gw-a\"\nid-b = \"C=CH,O=bitw,CN=gw-b\"",
+		"id = [\"C=CH, O=bitw, CN=gw-a\", \"/C=CH/O=bitw/CN=gw-b\"]",
+	} {
+		src := build(map[string]string{
+			"conn":   "remote_addrs = [\"203.0.113.2\"]\nlocal = { auth = \"psk\", id = \"C=CH, O=bitw, CN=gw-a\" }\nremote = { auth = \"psk\", id = \"C=CH, O=bitw, CN=gw-b\" }",
+			"secret": ids + "\nsecret = \"0123456789abcdef0123\"",
+			"extra":  "[secrets.ike-other]\nid = \"C=CH, O=bitw, CN=gw-c\"\nsecret = \"some other key of enough length\"",
+		})
+		cfg, err := loadIn(t, t.TempDir(), src)
+		if err != nil {
+			t.Errorf("%s: %v", ids, err)
+			continue
+		}
+		if got := string(cfg.Connections[0].PSK); got != "0123456789abcdef0123" {
+			t.Errorf("%s: PSK %q", ids, got)
+		}
 	}
 }
 

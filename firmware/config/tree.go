@@ -208,6 +208,22 @@ type item struct {
 // refused, because swanctl.conf separates list items with commas and a
 // pasted "a, b" must not become one odd value.
 func (t *table) list(key string) ([]item, bool) {
+	items, ok := t.rawList(key)
+	if !ok {
+		return nil, false
+	}
+	for _, it := range items {
+		if strings.Contains(it.s, ",") {
+			t.d.errorf(it.path, `%s: %q: one value per array element; write ["a", "b"], not "a, b"`, it.path, it.s)
+			return nil, false
+		}
+	}
+	return items, true
+}
+
+// rawList is list for values that may hold commas themselves, such as
+// distinguished names.
+func (t *table) rawList(key string) ([]item, bool) {
 	v, ok := t.get(key)
 	if !ok {
 		return nil, false
@@ -233,12 +249,6 @@ func (t *table) list(key string) ([]item, bool) {
 	if len(items) == 0 {
 		t.errorf(key, "the list is empty; give at least one value, or leave %s out for its default", key)
 		return nil, false
-	}
-	for _, it := range items {
-		if strings.Contains(it.s, ",") {
-			t.d.errorf(it.path, `%s: %q: one value per array element; write ["a", "b"], not "a, b"`, it.path, it.s)
-			return nil, false
-		}
 	}
 	return items, true
 }
