@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -104,7 +105,9 @@ func runStrongSwanPair(t *testing.T, ikeProposal string, nat bool) {
 		t.Fatal(err)
 	}
 	t.Logf("iperf3 hostA->hostB through strongSwan: %.0f Mbit/s, %d retransmits", res.ReceivedBps/1e6, res.Retransmits)
-	if err := bulk.Stop(); err != nil {
+	if err := bulk.Stop(); errors.Is(err, harness.ErrIncompleteCapture) {
+		t.Logf("checking what was captured: %v", err) // a loaded machine can drop some of a bulk capture
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	frames, err := bulk.Frames()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -41,23 +42,63 @@ func (n *Netns) StartCapture(t T, link string, snaplen int) *Capture {
 	return &Capture{Path: path, Link: link, proc: p}
 }
 
-// Stop ends the capture; tcpdump flushes the file on SIGTERM. It reports
-// the drops tcpdump counted, which make a capture incomplete.
+// Stop ends the capture. A packet can already have passed the link while
+// tcpdump has not yet read it from the kernel's ring, and SIGTERM would
+// lose it; so Stop first asks for statistics (SIGUSR1) until every packet
+// the filter accepted has been written, at most for 5 s, then sends
+// SIGTERM. It reports a capture that is still incomplete or that the
+// kernel dropped packets from.
 func (c *Capture) Stop() error {
+	_ = WaitFor(5*time.Second, "tcpdump to write what it received", func() (bool, error) {
+		before := len(c.proc.Log())
+		if err := c.proc.Signal(syscall.SIGUSR1); err != nil {
+			return false, fmt.Errorf("%w: %v", ErrStopWaiting, err)
+		}
+		if err := WaitFor(time.Second, "tcpdump statistics", func() (bool, error) {
+			return len(c.proc.Log()) > before, nil
+		}); err != nil {
+			return false, err
+		}
+		st, ok := lastTcpdumpStats(c.proc.Log()[before:])
+		return ok && st.captured == st.received, nil
+	})
 	if err := c.proc.Stop(); err != nil {
 		return err
 	}
-	m := tcpdumpDrops.FindStringSubmatch(c.proc.Log())
-	if m == nil {
+	st, ok := lastTcpdumpStats(c.proc.Log())
+	switch {
+	case !ok:
 		return fmt.Errorf("capture %s: no statistics from tcpdump: %s", c.Path, c.proc.Tail(3))
-	}
-	if m[1] != "0" {
-		return fmt.Errorf("capture %s: tcpdump reports drops: %s", c.Path, c.proc.Tail(3))
+	case st.dropped != 0 || st.captured != st.received:
+		return fmt.Errorf("%w: %s: %d packets captured, %d received by filter, %d dropped by kernel",
+			ErrIncompleteCapture, c.Path, st.captured, st.received, st.dropped)
 	}
 	return nil
 }
 
-var tcpdumpDrops = regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`)
+// ErrIncompleteCapture is wrapped by Stop when the file lacks packets that
+// passed the link; what it holds is still readable.
+var ErrIncompleteCapture = errors.New("incomplete capture")
+
+type tcpdumpStats struct{ captured, received, dropped int }
+
+// tcpdump prints its counts on exit, one per line, and on SIGUSR1 on one
+// line: "tcpdump: 15 packets captured, 15 packets received by filter, 0
+// packets dropped by kernel".
+var tcpdumpCounts = regexp.MustCompile(`(\d+) packets? captured[,\s]+(\d+) packets? received by filter[,\s]+(\d+) packets? dropped by kernel`)
+
+func lastTcpdumpStats(log string) (tcpdumpStats, bool) {
+	all := tcpdumpCounts.FindAllStringSubmatch(log, -1)
+	if len(all) == 0 {
+		return tcpdumpStats{}, false
+	}
+	m := all[len(all)-1]
+	st := tcpdumpStats{}
+	st.captured, _ = strconv.Atoi(m[1])
+	st.received, _ = strconv.Atoi(m[2])
+	st.dropped, _ = strconv.Atoi(m[3])
+	return st, true
+}
 
 // Frames reads the capture file. Call Stop first.
 func (c *Capture) Frames() ([]Frame, error) { return ReadPcap(c.Path) }

@@ -556,3 +556,20 @@ func TestBitwConfig(t *testing.T) {
 		t.Errorf("tomlString escapes: %s", tomlString("a\nb\\"))
 	}
 }
+
+func TestTcpdumpStats(t *testing.T) {
+	log := "tcpdump: listening on gwa, link-type EN10MB (Ethernet), snapshot length 262144 bytes\n" +
+		"tcpdump: 15 packets captured, 16 packets received by filter, 0 packets dropped by kernel\n" +
+		"17 packets captured\n17 packets received by filter\n1 packet dropped by kernel\n"
+	st, ok := lastTcpdumpStats(log)
+	if !ok || st != (tcpdumpStats{17, 17, 1}) {
+		t.Errorf("exit statistics: %+v %v", st, ok)
+	}
+	st, ok = lastTcpdumpStats(log[:strings.Index(log, "17 packets")])
+	if !ok || st != (tcpdumpStats{15, 16, 0}) {
+		t.Errorf("SIGUSR1 statistics: %+v %v", st, ok)
+	}
+	if _, ok := lastTcpdumpStats("tcpdump: listening on gwa\n"); ok {
+		t.Error("statistics found where there are none")
+	}
+}
