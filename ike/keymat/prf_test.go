@@ -188,3 +188,102 @@ func TestSKEYSEEDAESPRFUsesHalfNonces(t *testing.T) {
 		t.Error("15-octet nonce accepted")
 	}
 }
+
+type macVectors struct {
+	TestGroups []struct {
+		KeySize int `json:"keySize"`
+		TagSize int `json:"tagSize"`
+		Tests   []struct {
+			TcID   int         `json:"tcId"`
+			Key    testvec.Hex `json:"key"`
+			Msg    testvec.Hex `json:"msg"`
+			Tag    testvec.Hex `json:"tag"`
+			Result string      `json:"result"`
+		} `json:"tests"`
+	} `json:"testGroups"`
+}
+
+// Wycheproof HMAC through the PRF (full-length tags, any key size) and
+// through the SK integrity transforms (their key length and truncation:
+// SHA2-256-128, SHA2-384-192, SHA2-512-256; SHA1-96 has no 96-bit
+// group, so its valid full tags are cut to 12 octets).
+func TestWycheproofHMAC(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		prf   proposal.PRFID
+		integ proposal.IntegID
+	}{
+		{"hmac_sha1_test.json", proposal.PRFHMACSHA1, proposal.IntegHMACSHA196},
+		{"hmac_sha256_test.json", proposal.PRFHMACSHA256, proposal.IntegHMACSHA256128},
+		{"hmac_sha384_test.json", proposal.PRFHMACSHA384, proposal.IntegHMACSHA384192},
+		{"hmac_sha512_test.json", proposal.PRFHMACSHA512, proposal.IntegHMACSHA512256},
+	} {
+		var v macVectors
+		testvec.Wycheproof(t, c.file, &v)
+		p, _ := NewPRF(c.prf)
+		info, _ := c.integ.Info()
+		var prfN, integN int
+		for _, g := range v.TestGroups {
+			full := g.TagSize == 8*p.Size()
+			asInteg := g.KeySize == 8*info.KeyLen && (g.TagSize == 8*info.ICVLen || full)
+			for _, tc := range g.Tests {
+				valid := tc.Result == "valid"
+				if full {
+					if got := p.Compute(tc.Key, tc.Msg); bytes.Equal(got, tc.Tag) != valid {
+						t.Errorf("%s tc %d: PRF %x vs %s tag %x", c.file, tc.TcID, got, tc.Result, tc.Tag)
+					}
+					prfN++
+				}
+				if asInteg && (g.TagSize == 8*info.ICVLen || valid) {
+					m, err := newInteg(c.integ, tc.Key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := tc.Tag[:min(len(tc.Tag), info.ICVLen)]
+					if got := m.mac(tc.Msg, nil, nil); bytes.Equal(got, want) != valid {
+						t.Errorf("%s tc %d: %s %x vs %s tag %x", c.file, tc.TcID, c.integ, got, tc.Result, want)
+					}
+					integN++
+				}
+			}
+		}
+		t.Logf("%s: %d PRF and %d %s vectors", c.file, prfN, integN, c.integ)
+		if prfN == 0 || integN == 0 {
+			t.Fatalf("%s: no vectors exercised", c.file)
+		}
+	}
+}
+
+// Wycheproof AES-CMAC with 128-bit keys through AES-CMAC-PRF-128, which
+// is AES-CMAC for 16-octet keys (valid tags match, invalid ones do not),
+// and through AUTH_AES_CMAC_96, whose ICV must be each valid tag cut to
+// 12 octets.
+func TestWycheproofCMAC(t *testing.T) {
+	var v macVectors
+	testvec.Wycheproof(t, "aes_cmac_test.json", &v)
+	p, _ := NewPRF(proposal.PRFAES128CMAC)
+	var n int
+	for _, g := range v.TestGroups {
+		if g.KeySize != 128 || g.TagSize != 128 {
+			continue
+		}
+		for _, tc := range g.Tests {
+			valid := tc.Result == "valid"
+			m, err := newInteg(proposal.IntegAESCMAC96, tc.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.mac(tc.Msg, nil, nil); valid && !bytes.Equal(got, tc.Tag[:12]) {
+				t.Errorf("tc %d: CMAC-96 %x, want %x", tc.TcID, got, tc.Tag[:12])
+			}
+			if got := p.Compute(tc.Key, tc.Msg); bytes.Equal(got, tc.Tag) != valid {
+				t.Errorf("tc %d: CMAC-PRF %x vs %s tag %x", tc.TcID, got, tc.Result, tc.Tag)
+			}
+			n++
+		}
+	}
+	t.Logf("aes_cmac: %d vectors", n)
+	if n == 0 {
+		t.Fatal("no vectors exercised")
+	}
+}
