@@ -245,29 +245,13 @@ func TestStrongSwanCapture(t *testing.T) {
 // the plaintext to the captured bytes.
 func TestStrongSwanCaptureIKEAuth(t *testing.T) {
 	x := readCaptureExchange(t)
-	pkts, err := pcap.ReadFile(filepath.Join(testvec.SharedDir(t, "captures"), captureDir, "exchange.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	k, err := DeriveIKE(captureIKE, x.ni, x.nr, x.gir, x.spii, x.spir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var init []byte
-	var auth [][]byte
-	for _, p := range pkts {
-		switch {
-		case p.Proto == 17 && p.DstPort == 500 && p.SrcPort == 500 && len(p.UDPData) > 28 && p.UDPData[18] == 34 && p.UDPData[19]&0x20 == 0:
-			init = p.UDPData // IKE_SA_INIT request
-		case p.Proto == 17 && p.DstPort == 4500 && len(p.UDPData) > 32 && bytes.Equal(p.UDPData[:4], []byte{0, 0, 0, 0}) && p.UDPData[4+18] == 35:
-			auth = append(auth, p.UDPData[4:]) // IKE_AUTH after the non-ESP marker
-		}
-	}
+	init, auth := capturePackets(t)
 	if !bytes.Equal(init, x.msg1) {
 		t.Error("IKE_SA_INIT request in the pcap differs from the message charon signed")
-	}
-	if len(auth) != 2 {
-		t.Fatalf("found %d IKE_AUTH messages, want 2", len(auth))
 	}
 	iOut, iIn, err := k.Ciphers(true, bytes.NewReader(nil))
 	if err != nil {
@@ -344,4 +328,31 @@ func innerPayloads(t *testing.T, next byte, b []byte) map[byte][]byte {
 		next, b = b[0], b[n:]
 	}
 	return out
+}
+
+// capturePackets returns the IKE_SA_INIT request and the two IKE_AUTH
+// messages (without their non-ESP marker) of exchange.pcap.
+func capturePackets(t *testing.T) (init []byte, auth [][]byte) {
+	t.Helper()
+	pkts, err := pcap.ReadFile(filepath.Join(testvec.SharedDir(t, "captures"), captureDir, "exchange.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		switch {
+		case p.Proto == 17 && p.DstPort == 500 && p.SrcPort == 500 && len(p.UDPData) > 28 && p.UDPData[18] == 34 && p.UDPData[19]&0x20 == 0:
+			init = p.UDPData // IKE_SA_INIT request
+		case p.Proto == 17 && p.DstPort == 4500 && len(p.UDPData) > 32 && bytes.Equal(p.UDPData[:4], []byte{0, 0, 0, 0}) && p.UDPData[4+18] == 35:
+			auth = append(auth, p.UDPData[4:]) // IKE_AUTH after the non-ESP marker
+		}
+	}
+	if len(auth) != 2 {
+		t.Fatalf("found %d IKE_AUTH messages, want 2", len(auth))
+	}
+	return init, auth
+}
+
+func captureAuthMessages(t *testing.T) [][]byte {
+	_, auth := capturePackets(t)
+	return auth
 }
