@@ -57,7 +57,8 @@ type row struct {
 	// a and b are the gateway kinds the topology prepares.
 	a, b harness.GatewayKind
 	// setup starts the gateways' software on the topology and returns the
-	// processes to measure; an error skips the row with that reason.
+	// processes to measure. errBitwUnavailable skips the row; any other
+	// error fails it.
 	setup func(r *runner, topo *harness.Topology) ([]gatewayProc, error)
 }
 
@@ -92,12 +93,13 @@ func setupBitwStrongSwan(r *runner, topo *harness.Topology) ([]gatewayProc, erro
 	return append(a, b...), nil
 }
 
-// startBitwGateway starts bitw as gateway g and waits until its tunnel to
-// the peer is up. The harness gives g's namespace red0 and black0 without
-// kernel addresses; bitw's config takes g.Red4, g.Black4, g.Peer4 and
-// the red subnets from g, the PSK and proposals from the constants above,
-// and the binary from $BITW_BIN. The bitw host runtime cannot run a
-// gateway yet, so it reports errBitwUnavailable and the row is skipped.
+// startBitwGateway is where bitw joins the benchmark as gateway g: the
+// harness gives g's namespace red0 and black0 without kernel addresses,
+// g.BitwConfig writes a config from g's addresses with the proposals and
+// PSK above, harness.StartBitw runs $BITW_BIN with it, and Bitw.WaitChild
+// waits for the tunnel; the process to measure is Bitw.Proc. The bitw
+// host runtime has no "run" command yet, so this reports
+// errBitwUnavailable and the rows that need it are skipped.
 func startBitwGateway(r *runner, g *harness.Gateway) ([]gatewayProc, error) {
 	return nil, errBitwUnavailable
 }
