@@ -34,9 +34,12 @@ fi
 
 # The helper that opens each TAP inside its namespace and hands the
 # descriptors to QEMU is built with the host Go toolchain.
+# It is built beside and renamed into place, so boots running at the same
+# time never see a half-written binary.
 helper=$root/build/tapqemu
 mkdir -p "$root/build"
-(cd "$root" && go build -o "$helper" ./qemu/tapqemu)
+(cd "$root" && go build -o "$helper.$$" ./qemu/tapqemu)
+mv -f "$helper.$$" "$helper"
 
 # The QEMU line the TamaGo notes give for this machine; the helper appends
 # -nic tap,fd=3,model=imx.enet (ENET1) and -nic tap,fd=4,... (ENET2).

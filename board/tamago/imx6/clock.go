@@ -3,6 +3,7 @@
 package imx6
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/usbarmory/tamago/soc/nxp/imx6ul"
@@ -18,15 +19,18 @@ type Clock struct{}
 func (Clock) Now() time.Time { return time.Now() }
 
 // Synced reports whether the wall clock came from a real time source.
-func (Clock) Synced() bool { return platform.ClockSynced }
+func (Clock) Synced() bool { return clockSynced.Load() }
 
 // Set moves the wall clock to t. TamaGo's monotonic clock is the same
 // counter, so Set moves it too: call it before anything sleeps or arms
 // timers, or those fire early (or late, when moving backwards).
 func (Clock) Set(t time.Time) {
 	imx6ul.ARM.SetTime(t.UnixNano())
-	platform.ClockSynced = true
+	clockSynced.Store(true)
 }
+
+// clockSynced is Clock.Synced: set by Setup under an emulator, or by Set.
+var clockSynced atomic.Bool
 
 // Uptime is the time since the ARM generic timer started counting: under
 // QEMU since the machine was reset, on silicon since TamaGo's early

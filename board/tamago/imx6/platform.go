@@ -42,7 +42,8 @@ type Platform struct {
 	// Entropy names the source behind crypto/rand.
 	Entropy string
 	// ClockSynced is true when the wall clock was set from a real time
-	// source at boot; otherwise it starts at the Unix epoch.
+	// source at boot (Clock.Synced also follows later Clock.Set calls);
+	// otherwise it starts at the Unix epoch.
 	ClockSynced bool
 	// Err is non-nil when the platform is unusable (ErrNoEntropy).
 	Err error
@@ -91,6 +92,7 @@ func setup() {
 	}
 	imx6ul.ARM.SetTime(semihost.Time() * int64(time.Second))
 	p.ClockSynced = true
+	clockSynced.Store(true)
 	halt := goos.Exit
 	goos.Exit = func(status int32) {
 		semihost.Exit(status)
