@@ -19,7 +19,10 @@ type Cipher interface {
 	// NextIV fills iv (IVSize octets) with a fresh IV.
 	NextIV(iv []byte) error
 	// Seal appends the encryption of plaintext under iv, then the ICV, to
-	// dst and returns the result.
+	// dst and returns the result. The ciphertext is as long as the
+	// plaintext (a multiple of BlockSize). Encode passes iv and aad as
+	// parts of dst[:len(dst)], the message being built; they never overlap
+	// the appended output, which is what crypto/cipher.AEAD.Seal requires.
 	Seal(dst, iv, plaintext, aad []byte) []byte
 	// Open checks the ICV at the end of ciphertext and appends the
 	// plaintext to dst. It returns one opaque error on any failure.

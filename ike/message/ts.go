@@ -189,6 +189,9 @@ func parseTS(body []byte) ([]Selector, error) {
 		return nil, errors.New("no traffic selectors")
 	}
 	rest := body[tsSelectors:]
+	if n > len(rest)/selHeaderLen {
+		return nil, fmt.Errorf("%d selectors announced in %d octets", n, len(rest))
+	}
 	out := make([]Selector, 0, n)
 	for i := 0; i < n; i++ {
 		if len(rest) < selHeaderLen {
