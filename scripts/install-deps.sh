@@ -9,7 +9,7 @@ pkgs=(
 	strongswan-charon strongswan-swanctl charon-systemd
 	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
 	python3-scapy tshark tcpdump iperf3 nftables iproute2 ethtool iputils-ping
-	qemu-system-arm
+	qemu-system-arm u-boot-tools
 )
 
 missing=()
