@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/bitw-dev/bitw/ipsec"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -97,10 +98,11 @@ func FuzzFrame(f *testing.F) {
 		f.Fatal(err)
 	}
 	dp := &fuzzDP{}
+	clk := faketime.NewManualClock()
 	s, err := New(Config{
 		Red:   PortConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24"), netip.MustParsePrefix("2001:db8:1::1/64")}},
 		Black: PortConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24"), netip.MustParsePrefix("2001:db8:ff::1/64")}, Gateways: []netip.Addr{netip.MustParseAddr("203.0.113.254")}},
-		Pool:  pool, Clock: faketime.NewManualClock(), ReassemblySlots: 2,
+		Pool:  pool, Clock: clk, ReassemblySlots: 2,
 	}, &sinkNIC{mac: benchRedMAC}, &sinkNIC{mac: benchBlackMAC}, dp)
 	if err != nil {
 		f.Fatal(err)
@@ -111,6 +113,9 @@ func FuzzFrame(f *testing.F) {
 		p.neigh.set(netip.MustParseAddr("203.0.113.254"), benchPeerMAC, false)
 		p.neigh.set(netip.MustParseAddr("192.168.2.10"), benchHostMAC, true)
 	}
+	// Let duplicate address detection finish, so that gVisor's own timers
+	// stay quiet while fuzzing.
+	clk.Advance(5 * time.Second)
 	loops := [numPorts]*rxLoop{s.newRxLoop(s.ports[Red]), s.newRxLoop(s.ports[Black])}
 	f.Fuzz(func(t *testing.T, port, choice byte, frame []byte) {
 		dp.choice = choice
@@ -122,6 +127,9 @@ func FuzzFrame(f *testing.F) {
 		l := loops[port&1]
 		l.handle(b)
 		l.flush()
+		// Timers gVisor scheduled to run at once (probes, replies) run on
+		// goroutines of their own; wait for them before counting.
+		clk.RunImmediatelyScheduledJobs()
 		for _, p := range s.ports {
 			p.neigh.drain()
 		}
