@@ -249,7 +249,7 @@ func (e *Engine) UpdateSA(k SAKey, u SAUpdate) (SAKey, error) {
 			return k, fmt.Errorf("%w: %s", ErrSAExists, nk)
 		}
 	}
-	sa.path.Store(&p)
+	sa.path.Store(newPath(p.src, p.dst, p.encap))
 	if nk != k {
 		delete(e.sas, k)
 		e.sas[nk] = sa

@@ -160,22 +160,30 @@ const (
 	ecnCE     = 3
 )
 
-// checksumAdd adds b to a running ones'-complement sum (RFC 1071).
+// checksumAdd adds b to a running ones'-complement sum (RFC 1071). It
+// sums 32-bit words into 64 bits, which folds to the same 16-bit sum.
 func checksumAdd(sum uint32, b []byte) uint32 {
-	n := len(b)
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:])) + uint32(binary.BigEndian.Uint16(b[i+2:])) +
-			uint32(binary.BigEndian.Uint16(b[i+4:])) + uint32(binary.BigEndian.Uint16(b[i+6:]))
-		sum = (sum & 0xffff) + (sum >> 16)
+	acc := uint64(sum)
+	for len(b) >= 4 {
+		acc += uint64(binary.BigEndian.Uint32(b))
+		b = b[4:]
 	}
-	for ; i+2 <= n; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	if len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
 	}
-	if i < n {
-		sum += uint32(b[i]) << 8
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
 	}
-	return sum
+	return fold32(acc)
+}
+
+// fold32 folds a 64-bit ones'-complement accumulator into 32 bits
+// without changing its 16-bit fold.
+func fold32(acc uint64) uint32 {
+	acc = acc&0xffffffff + acc>>32
+	acc = acc&0xffffffff + acc>>32
+	return uint32(acc)
 }
 
 // checksumFold folds a running sum and returns the ones' complement of it,
@@ -187,12 +195,15 @@ func checksumFold(sum uint32) uint16 {
 	return ^uint16(sum)
 }
 
-// ipv4HeaderChecksum computes the header checksum of h with its checksum
-// field taken as zero.
+// ipv4HeaderChecksum computes the header checksum of h (a whole IPv4
+// header, a multiple of 4 octets) with its checksum field taken as zero.
 func ipv4HeaderChecksum(h []byte) uint16 {
-	sum := checksumAdd(0, h[:ipv4Checksum])
-	sum = checksumAdd(sum, h[ipv4Checksum+2:])
-	return checksumFold(sum)
+	var acc uint64
+	for i := 0; i+4 <= len(h); i += 4 {
+		acc += uint64(binary.BigEndian.Uint32(h[i:]))
+	}
+	acc -= uint64(binary.BigEndian.Uint16(h[ipv4Checksum:]))
+	return checksumFold(fold32(acc))
 }
 
 // setIPv4Checksum writes a fresh header checksum into h.
@@ -222,8 +233,9 @@ func addrFrom(b []byte) netip.Addr {
 // header: the addresses, where the upper-layer protocol starts and which
 // field names it.
 type ipHeader struct {
-	v6       bool
-	src, dst netip.Addr
+	v6         bool
+	src, dst   netip.Addr
+	srcK, dstK addrKey
 	// proto is the upper-layer protocol after any IPv6 extension headers
 	// that were walked (hop-by-hop, routing, destination options).
 	proto uint8
@@ -260,6 +272,8 @@ func parseIP(pkt []byte, h *ipHeader) bool {
 		h.v6 = false
 		h.src = netip.AddrFrom4([4]byte(pkt[ipv4Src : ipv4Src+4]))
 		h.dst = netip.AddrFrom4([4]byte(pkt[ipv4Dst : ipv4Dst+4]))
+		h.srcK = keyFrom(pkt[ipv4Src : ipv4Src+4])
+		h.dstK = keyFrom(pkt[ipv4Dst : ipv4Dst+4])
 		h.proto = pkt[ipv4Proto]
 		h.nhOff = ipv4Proto
 		h.l4 = ihl
@@ -279,6 +293,8 @@ func parseIP(pkt []byte, h *ipHeader) bool {
 		h.v6 = true
 		h.src = netip.AddrFrom16([16]byte(pkt[ipv6Src : ipv6Src+16]))
 		h.dst = netip.AddrFrom16([16]byte(pkt[ipv6Dst : ipv6Dst+16]))
+		h.srcK = keyFrom(pkt[ipv6Src : ipv6Src+16])
+		h.dstK = keyFrom(pkt[ipv6Dst : ipv6Dst+16])
 		h.total = total
 		h.fragment, h.laterFrag = false, false
 		return walkIPv6(pkt[:total], h)
@@ -328,6 +344,8 @@ func walkIPv6(pkt []byte, h *ipHeader) bool {
 // the encoding IKEv2 traffic selectors use (RFC 7296 §3.13.1).
 type flow struct {
 	src, dst         netip.Addr
+	srcK, dstK       addrKey
+	v6               bool
 	proto            uint8
 	srcPort, dstPort uint16
 	// portsKnown is false for non-initial fragments and truncated
@@ -340,6 +358,7 @@ type flow struct {
 // been parsed.
 func flowOf(pkt []byte, h *ipHeader, f *flow) {
 	f.src, f.dst, f.proto = h.src, h.dst, h.proto
+	f.srcK, f.dstK, f.v6 = h.srcK, h.dstK, h.v6
 	f.srcPort, f.dstPort, f.portsKnown = 0, 0, false
 	if h.laterFrag {
 		return

@@ -285,3 +285,13 @@ func natTranslate(pkt []byte, src netip.Addr, sport uint16, dst netip.Addr, dpor
 }
 
 const protoAHSuite = proposal.ProtoAH
+
+func putAddr(dst []byte, a netip.Addr) {
+	if a.Is4() {
+		b := a.As4()
+		copy(dst, b[:])
+		return
+	}
+	b := a.As16()
+	copy(dst, b[:])
+}

@@ -82,19 +82,16 @@ func (e *Engine) dropSA(sa *SA, r DropReason) InResult {
 }
 
 // preCheck infers the full sequence number and checks it against the
-// window before any cryptography (RFC 4303 §3.4.3).
+// window before any cryptography (RFC 4303 §3.4.3), without the lock.
 func (sa *SA) preCheck(low uint32) (uint64, DropReason) {
 	if st := sa.state.Load(); st&stateHard != 0 {
 		return 0, DropHardExpired
 	}
 	seq, ok := uint64(low), true
-	sa.mu.Lock()
 	if sa.esn {
 		seq, ok = sa.replay.infer(low)
 	}
-	ok = ok && sa.replay.check(seq)
-	sa.mu.Unlock()
-	if !ok {
+	if !ok || !sa.replay.check(seq) {
 		return 0, DropReplay
 	}
 	return seq, DropNone
@@ -223,7 +220,7 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
 	pkt := b.Bytes()
 	var f flow
-	f.src, f.dst, f.proto = h.src, h.dst, nh
+	f.src, f.dst, f.srcK, f.dstK, f.v6, f.proto = h.src, h.dst, h.srcK, h.dstK, h.v6, nh
 	portsOf(pkt[start:start+n], &f)
 	if !sa.sel.matchIn(&f) {
 		return e.dropSA(sa, DropSelector)
@@ -246,11 +243,8 @@ func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh
 
 // portsOf fills the port fields of f from an upper-layer header.
 func portsOf(l4 []byte, f *flow) {
-	var h ipHeader
-	h.proto, h.l4, h.total = f.proto, 0, len(l4)
-	src, dst, proto := f.src, f.dst, f.proto
+	h := ipHeader{v6: f.v6, src: f.src, dst: f.dst, srcK: f.srcK, dstK: f.dstK, proto: f.proto, total: len(l4)}
 	flowOf(l4, &h, f)
-	f.src, f.dst, f.proto = src, dst, proto
 }
 
 // decapECN combines the inner and outer ECN fields on decapsulation

@@ -355,7 +355,8 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	pkt := func(src, dst string, proto uint8, sport uint16) *flow {
-		return &flow{src: netip.MustParseAddr(src), dst: netip.MustParseAddr(dst), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
+		s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+		return &flow{src: s, dst: d, srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
 	}
 	for _, c := range []struct {
 		f    *flow
@@ -379,11 +380,14 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		t.Error("fragment matched a port selector")
 	}
 	anyPorts := Selectors{Local: []TS{ProtoTS(mustPrefix("10.1.0.0/24"), protoSCTP, 0, 0xffff)}, Remote: remote}
-	if !anyPorts.matchOut(frag) {
+	if err := anyPorts.validate(); err != nil || !anyPorts.matchOut(frag) {
 		t.Error("fragment did not match ANY ports")
 	}
 	// ICMP type and code: echo requests (type 8) only.
 	echo := Selectors{Local: []TS{ProtoTS(redA4, protoICMP, 8<<8, 8<<8|0xff)}, Remote: []TS{ProtoTS(redB4, protoICMP, 8<<8, 8<<8|0xff)}}
+	if err := echo.validate(); err != nil {
+		t.Fatal(err)
+	}
 	var h ipHeader
 	var f flow
 	for _, c := range []struct {

@@ -1,9 +1,6 @@
 package ipsec
 
-import (
-	"encoding/binary"
-	"net/netip"
-)
+import "encoding/binary"
 
 // Outbound processes one packet from the red side (RFC 4301 §5.1). b
 // holds an IPv4 or IPv6 packet; Outbound borrows it and, for
@@ -301,8 +298,8 @@ func (sa *SA) writeOuter(o []byte, p *path, proto uint8, total int, seq uint64, 
 		o[ipv4Flags], o[ipv4Flags+1] = flags, 0
 		o[ipv4TTL] = ttl
 		o[ipv4Proto] = proto
-		putAddr(o[ipv4Src:], p.src)
-		putAddr(o[ipv4Dst:], p.dst)
+		copy(o[ipv4Src:ipv4Src+4], p.srcRaw[:4])
+		copy(o[ipv4Dst:ipv4Dst+4], p.dstRaw[:4])
 		setIPv4Checksum(o[:ipv4MinLen])
 		return
 	}
@@ -312,18 +309,8 @@ func (sa *SA) writeOuter(o []byte, p *path, proto uint8, total int, seq uint64, 
 	binary.BigEndian.PutUint16(o[ipv6PayloadLen:], uint16(total-ipv6Len))
 	o[ipv6NextHeader] = proto
 	o[ipv6HopLimit] = ttl
-	putAddr(o[ipv6Src:], p.src)
-	putAddr(o[ipv6Dst:], p.dst)
-}
-
-func putAddr(dst []byte, a netip.Addr) {
-	if a.Is4() {
-		b := a.As4()
-		copy(dst, b[:])
-		return
-	}
-	b := a.As16()
-	copy(dst, b[:])
+	copy(o[ipv6Src:ipv6Src+16], p.srcRaw[:])
+	copy(o[ipv6Dst:ipv6Dst+16], p.dstRaw[:])
 }
 
 // setIPLength rewrites the length field of the IP header at the start of

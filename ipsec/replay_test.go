@@ -15,7 +15,7 @@ func TestReplayWindowSizes(t *testing.T) {
 				c := w.check(seq)
 				u := w.update(seq)
 				if c != want || u != want {
-					t.Fatalf("seq %d (top %d): check %v update %v, want %v", seq, w.top, c, u, want)
+					t.Fatalf("seq %d (top %d): check %v update %v, want %v", seq, w.top.Load(), c, u, want)
 				}
 			}
 			accept(0, false) // never valid
@@ -75,7 +75,7 @@ func TestESNInference(t *testing.T) {
 	}
 	for _, c := range cases {
 		w := newReplayWindow(W)
-		w.top = c.top
+		w.top.Store(c.top)
 		got, ok := w.infer(c.low)
 		if ok != c.ok || ok && got != c.want {
 			t.Errorf("top %#x low %#x: got %#x %v, want %#x %v", c.top, c.low, got, ok, c.want, c.ok)

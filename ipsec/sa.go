@@ -190,6 +190,15 @@ const (
 type path struct {
 	src, dst netip.Addr
 	encap    UDPEncap
+	// The addresses as the outer header carries them (4 or 16 octets).
+	srcRaw, dstRaw [16]byte
+}
+
+func newPath(src, dst netip.Addr, encap UDPEncap) *path {
+	p := &path{src: src, dst: dst, encap: encap}
+	copy(p.srcRaw[:], src.AsSlice())
+	copy(p.dstRaw[:], dst.AsSlice())
+	return p
 }
 
 // SA is an installed security association. Its configuration is
@@ -225,9 +234,10 @@ type SA struct {
 	seq      atomic.Uint64
 	outBytes atomic.Uint64
 
-	// Inbound: the replay window and the counters it guards.
+	// Inbound: the replay window, whose updates mu serializes, and the
+	// counters mu guards.
 	mu          sync.Mutex
-	replay      replayWindow
+	replay      *replayWindow
 	inBytes     uint64
 	inPackets   uint64
 	replayDrops atomic.Uint64
@@ -338,7 +348,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 		}
 		sa.ipIDBase = binary.BigEndian.Uint16(id[:])
 	}
-	sa.path.Store(&path{src: src, dst: dst, encap: cfg.Encap})
+	sa.path.Store(newPath(src, dst, cfg.Encap))
 	return sa, nil
 }
 
@@ -476,9 +486,7 @@ func (sa *SA) info() SAInfo {
 	if sa.key.Dir == DirOut {
 		in.Seq = sa.seq.Load()
 	} else {
-		sa.mu.Lock()
-		in.Seq = sa.replay.top
-		sa.mu.Unlock()
+		in.Seq = sa.replay.top.Load()
 	}
 	return in
 }

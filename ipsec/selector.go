@@ -1,6 +1,7 @@
 package ipsec
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -18,6 +19,33 @@ type TS struct {
 	From, To netip.Addr
 	FromPort uint16
 	ToPort   uint16
+
+	// The range in the form the data path compares, set by validate.
+	v6       bool
+	from, to addrKey
+}
+
+// addrKey is an address as a 128-bit integer (IPv4 in the low 32 bits),
+// cheaper to compare per packet than netip.Addr.
+type addrKey struct{ hi, lo uint64 }
+
+func (a addrKey) less(b addrKey) bool { return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo }
+
+func keyOf(a netip.Addr) addrKey {
+	if a.Is4() {
+		b := a.As4()
+		return addrKey{lo: uint64(binary.BigEndian.Uint32(b[:]))}
+	}
+	b := a.As16()
+	return addrKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
+}
+
+// keyFrom reads an address key from 4 or 16 packet octets.
+func keyFrom(b []byte) addrKey {
+	if len(b) == 4 {
+		return addrKey{lo: uint64(binary.BigEndian.Uint32(b))}
+	}
+	return addrKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:16])}
 }
 
 // PrefixTS selects every packet to or from p.
@@ -76,16 +104,17 @@ func (t *TS) validate() error {
 	if t.Proto == 0 && !t.anyPorts() {
 		return fmt.Errorf("traffic selector %s: ports need a protocol", t)
 	}
+	t.v6, t.from, t.to = t.From.Is6(), keyOf(t.From), keyOf(t.To)
 	return nil
 }
 
-// match reports whether address a with protocol proto and port port (when
-// known) falls inside the selector.
-func (t *TS) match(a netip.Addr, proto uint8, port uint16, portsKnown bool) bool {
-	if t.Proto != 0 && t.Proto != proto {
+// match reports whether address a (of family v6) with protocol proto and
+// port port (when known) falls inside the validated selector.
+func (t *TS) match(a addrKey, v6 bool, proto uint8, port uint16, portsKnown bool) bool {
+	if t.Proto != 0 && t.Proto != proto || t.v6 != v6 {
 		return false
 	}
-	if a.Less(t.From) || t.To.Less(a) {
+	if a.less(t.from) || t.to.less(a) {
 		return false
 	}
 	if t.anyPorts() {
@@ -140,20 +169,20 @@ func (s Selectors) clone() Selectors {
 // matchOut reports whether a red packet leaving toward the peer matches:
 // its source is local and its destination remote.
 func (s *Selectors) matchOut(f *flow) bool {
-	return matchList(s.Local, f.src, f.proto, f.srcPort, f.portsKnown) &&
-		matchList(s.Remote, f.dst, f.proto, f.dstPort, f.portsKnown)
+	return matchList(s.Local, f.srcK, f.v6, f.proto, f.srcPort, f.portsKnown) &&
+		matchList(s.Remote, f.dstK, f.v6, f.proto, f.dstPort, f.portsKnown)
 }
 
 // matchIn reports whether a packet arriving from the peer matches: its
 // source is remote and its destination local.
 func (s *Selectors) matchIn(f *flow) bool {
-	return matchList(s.Remote, f.src, f.proto, f.srcPort, f.portsKnown) &&
-		matchList(s.Local, f.dst, f.proto, f.dstPort, f.portsKnown)
+	return matchList(s.Remote, f.srcK, f.v6, f.proto, f.srcPort, f.portsKnown) &&
+		matchList(s.Local, f.dstK, f.v6, f.proto, f.dstPort, f.portsKnown)
 }
 
-func matchList(l []TS, a netip.Addr, proto uint8, port uint16, known bool) bool {
+func matchList(l []TS, a addrKey, v6 bool, proto uint8, port uint16, known bool) bool {
 	for i := range l {
-		if l[i].match(a, proto, port, known) {
+		if l[i].match(a, v6, proto, port, known) {
 			return true
 		}
 	}

@@ -313,6 +313,12 @@ func (in *integrity) verify(icv, data []byte, hint uint32) bool {
 
 // nonce assembles salt || IV in the scratch area.
 func (c *espCipher) nonce(sc *scratch, iv []byte) []byte {
+	if c.saltLen == 4 && len(iv) == 8 {
+		// The common shape (GCM, GMAC, ChaCha20, CTR), as two stores.
+		*(*[4]byte)(sc[scNonce:]) = c.salt
+		*(*[8]byte)(sc[scNonce+4:]) = [8]byte(iv)
+		return sc[scNonce : scNonce+12]
+	}
 	n := copy(sc[scNonce:], c.salt[:c.saltLen])
 	n += copy(sc[scNonce+n:], iv)
 	return sc[scNonce : scNonce+n]
