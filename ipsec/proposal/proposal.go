@@ -276,6 +276,11 @@ func (p *Proposal) complete() error {
 			if e.ID == EncrNull || e.ID == EncrNullAuthGMAC {
 				return fmt.Errorf("%s cannot protect IKE messages", e.ID)
 			}
+			if e.ID == Encr3DES {
+				// Legacy 3DES is kept for ESP peers only; bitw's SK
+				// payload ciphers (ike/keymat) do not include it.
+				return errors.New("3des is supported in ESP proposals only, not for IKE")
+			}
 		}
 	case ProtoESP:
 		if len(p.Encr) == 0 {

@@ -55,6 +55,7 @@ func TestParseErrors(t *testing.T) {
 		{"aes128-sha256-ke8_mlkem768", ProtoIKE, "unknown algorithm"},
 		{"aes128-sha256-ke1_foo", ProtoIKE, "unknown key exchange"},
 		{"null-sha256-x25519", ProtoIKE, "cannot protect IKE"},
+		{"3des-sha256-modp2048", ProtoIKE, "ESP proposals only"},
 	} {
 		_, err := Parse(tc.in, tc.proto)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
