@@ -50,16 +50,24 @@ type gatewayProc struct {
 	pid  int
 }
 
+// gateways is what a row's setup started.
+type gateways struct {
+	procs []gatewayProc
+	// tunnelBytesOut, when set, returns the bytes gwA's tunnel has carried
+	// towards gwB so far: the proof that the measured traffic was
+	// encrypted rather than routed around the tunnel.
+	tunnelBytesOut func() (uint64, error)
+}
+
 // row is one line of the table.
 type row struct {
 	id   int
 	name string
 	// a and b are the gateway kinds the topology prepares.
 	a, b harness.GatewayKind
-	// setup starts the gateways' software on the topology and returns the
-	// processes to measure. errBitwUnavailable skips the row; any other
-	// error fails it.
-	setup func(r *runner, topo *harness.Topology) ([]gatewayProc, error)
+	// setup starts the gateways' software on the topology. errBitwUnavailable
+	// skips the row; any other error fails it.
+	setup func(r *runner, topo *harness.Topology) (gateways, error)
 }
 
 var rows = []row{
@@ -70,54 +78,59 @@ var rows = []row{
 }
 
 // setupBitwBitw runs bitw on both gateways.
-func setupBitwBitw(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+func setupBitwBitw(r *runner, topo *harness.Topology) (gateways, error) {
 	a, err := startBitwGateway(r, topo.GwA)
 	if err != nil {
-		return nil, err
+		return gateways{}, err
 	}
 	b, err := startBitwGateway(r, topo.GwB)
 	if err != nil {
-		return nil, err
+		return gateways{}, err
 	}
-	return append(a, b...), nil
+	return gateways{procs: append(a.procs, b.procs...), tunnelBytesOut: a.tunnelBytesOut}, nil
 }
 
 // setupBitwStrongSwan runs bitw on gwA against strongSwan on gwB; bitw
 // initiates.
-func setupBitwStrongSwan(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+func setupBitwStrongSwan(r *runner, topo *harness.Topology) (gateways, error) {
 	a, err := startBitwGateway(r, topo.GwA)
 	if err != nil {
-		return nil, err
+		return gateways{}, err
 	}
 	_, b := startStrongSwanGateway(r, topo.GwB)
-	return append(a, b...), nil
+	return gateways{procs: append(a.procs, b...), tunnelBytesOut: a.tunnelBytesOut}, nil
 }
 
 // startBitwGateway is where bitw joins the benchmark as gateway g: the
 // harness gives g's namespace red0 and black0 without kernel addresses,
 // g.BitwConfig writes a config from g's addresses with the proposals and
 // PSK above, harness.StartBitw runs $BITW_BIN with it, and Bitw.WaitChild
-// waits for the tunnel; the process to measure is Bitw.Proc. The bitw
-// host runtime has no "run" command yet, so this reports
-// errBitwUnavailable and the rows that need it are skipped.
-func startBitwGateway(r *runner, g *harness.Gateway) ([]gatewayProc, error) {
-	return nil, errBitwUnavailable
+// waits for the tunnel; the process to measure is Bitw.Proc and the
+// tunnel's bytes are bytes_out in Bitw.Status. The bitw host runtime has
+// no "run" command yet, so this reports errBitwUnavailable and the rows
+// that need it are skipped.
+func startBitwGateway(r *runner, g *harness.Gateway) (gateways, error) {
+	return gateways{}, errBitwUnavailable
 }
 
 // setupStrongSwanStrongSwan runs charon with kernel-libipsec on both
 // gateways; gwA initiates.
-func setupStrongSwanStrongSwan(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
+func setupStrongSwanStrongSwan(r *runner, topo *harness.Topology) (gateways, error) {
 	a, procs := startStrongSwanGateway(r, topo.GwA)
 	b, procsB := startStrongSwanGateway(r, topo.GwB)
 	if err := a.Initiate(harness.DefaultChildName, 15*time.Second); err != nil {
-		return nil, err
+		return gateways{}, err
 	}
 	for _, s := range []*harness.StrongSwan{a, b} {
 		if _, _, err := s.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 10*time.Second); err != nil {
-			return nil, err
+			return gateways{}, err
 		}
 	}
-	return append(procs, procsB...), nil
+	bytesOut := func() (uint64, error) {
+		_, child, err := a.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 5*time.Second)
+		return child.BytesOut, err
+	}
+	return gateways{procs: append(procs, procsB...), tunnelBytesOut: bytesOut}, nil
 }
 
 // startStrongSwanGateway starts charon on g with the benchmark's
@@ -133,8 +146,8 @@ func startStrongSwanGateway(r *runner, g *harness.Gateway) (*harness.StrongSwan,
 }
 
 // setupRouting starts nothing: the topology's router gateways forward.
-func setupRouting(r *runner, topo *harness.Topology) ([]gatewayProc, error) {
-	return nil, nil
+func setupRouting(r *runner, topo *harness.Topology) (gateways, error) {
+	return gateways{}, nil
 }
 
 func main() {
@@ -209,7 +222,7 @@ func runRow(rw row, runDir string, s settings, verbose bool) result {
 	var skipped error
 	err := r.protect(func() error {
 		topo := harness.NewTopology(r, harness.Options{A: rw.a, B: rw.b})
-		procs, err := rw.setup(r, topo)
+		gws, err := rw.setup(r, topo)
 		if errors.Is(err, errBitwUnavailable) {
 			skipped = err
 			return nil
@@ -217,7 +230,7 @@ func runRow(rw row, runDir string, s settings, verbose bool) result {
 		if err != nil {
 			return err
 		}
-		m, err := measure(r, topo, procs, s)
+		m, err := measure(r, topo, gws, s)
 		m.Row, m.Name = rw.id, rw.name
 		res = m
 		return err
@@ -244,14 +257,14 @@ func printProgress(w io.Writer, r result) {
 
 func writeTable(w io.Writer, results []result, s settings) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "row\tsetup\tMbit/s\tretrans\tping avg ms (%d)\tgateway CPU %% of a core\tsystem CPU %%\tload avg before\n", s.pings)
+	fmt.Fprintf(tw, "row\tsetup\tMbit/s\tretrans\tping avg ms (%d)\tgateway CPU %% of a core\tsystem CPU %%\ttunnel/iperf bytes\tload avg before\n", s.pings)
 	for _, r := range results {
 		switch {
 		case r.Skipped != "":
-			fmt.Fprintf(tw, "%d\t%s\tskipped: %s\t\t\t\t\t\n", r.Row, r.Name, r.Skipped)
+			fmt.Fprintf(tw, "%d\t%s\tskipped: %s\t\t\t\t\t\t\n", r.Row, r.Name, r.Skipped)
 		case r.Error != "":
 			msg, _, _ := strings.Cut(r.Error, "\n")
-			fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\n", r.Row, r.Name, msg)
+			fmt.Fprintf(tw, "%d\t%s\tFAILED: %s\t\t\t\t\t\t\n", r.Row, r.Name, msg)
 		default:
 			var cpu []string
 			for _, name := range sortedKeys(r.ProcCPU) {
@@ -261,8 +274,12 @@ func writeTable(w io.Writer, results []result, s settings) {
 			if procs == "" {
 				procs = "(kernel forwarding)"
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%.3f\t%s\t%.0f\t%.2f\n", r.Row, r.Name, r.ThroughputBps/1e6, r.Retransmits,
-				r.PingAvgMsec, procs, r.SystemCPU, r.LoadAvg)
+			share := "-"
+			if r.TunnelShare > 0 {
+				share = fmt.Sprintf("%.2f", r.TunnelShare)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%d\t%.3f\t%s\t%.0f\t%s\t%.2f\n", r.Row, r.Name, r.ThroughputBps/1e6, r.Retransmits,
+				r.PingAvgMsec, procs, r.SystemCPU, share, r.LoadAvg)
 		}
 	}
 	tw.Flush()

@@ -25,9 +25,12 @@ type result struct {
 	SentBps       float64 `json:"sent_bps,omitempty"`
 	Retransmits   int     `json:"retransmits,omitempty"`
 	Seconds       float64 `json:"seconds,omitempty"`
+	// TunnelShare is the bytes gwA's tunnel carried during the run over
+	// the bytes iperf3 sent (above 1 by the headers; 0 without a tunnel).
+	TunnelShare float64 `json:"tunnel_bytes_per_iperf_byte,omitempty"`
 
 	// LoadAvg is the machine's one-minute load average before the row.
-	LoadAvg float64 `json:"load_average_1m"`
+	LoadAvg float64 `json:"load_average_1m,omitempty"`
 
 	Pings       int     `json:"pings,omitempty"`
 	PingLoss    float64 `json:"ping_loss,omitempty"`
@@ -43,8 +46,10 @@ type result struct {
 }
 
 // measure pings hostB from hostA, then runs one single-stream TCP iperf3
-// hostA -> hostB while sampling the gateway processes' CPU time.
-func measure(r *runner, topo *harness.Topology, procs []gatewayProc, s settings) (result, error) {
+// hostA -> hostB while sampling the gateway processes' CPU time. Where
+// the row has a tunnel, the tunnel must have carried what iperf3 sent.
+func measure(r *runner, topo *harness.Topology, gws gateways, s settings) (result, error) {
+	procs := gws.procs
 	res := result{LoadAvg: loadAverage()}
 	ping, err := topo.HostA.NS.Ping(topo.HostB.Addr4, s.pings, 100*time.Millisecond)
 	if err != nil {
@@ -60,6 +65,12 @@ func measure(r *runner, topo *harness.Topology, procs []gatewayProc, s settings)
 	for i, p := range procs {
 		if before[i], err = procCPU(p.pid); err != nil {
 			return res, fmt.Errorf("%s: %v", p.name, err)
+		}
+	}
+	var tunnel0 uint64
+	if gws.tunnelBytesOut != nil {
+		if tunnel0, err = gws.tunnelBytesOut(); err != nil {
+			return res, err
 		}
 	}
 	busy0, total0, err := systemCPU()
@@ -90,5 +101,19 @@ func measure(r *runner, topo *harness.Topology, procs []gatewayProc, s settings)
 	res.ThroughputBps, res.SentBps, res.Retransmits = ip.ReceivedBps, ip.SentBps, ip.Retransmits
 	res.IperfClientCPU, res.IperfServerCPU = ip.ClientCPU, ip.ServerCPU
 	res.Seconds = s.duration.Seconds()
+	if gws.tunnelBytesOut != nil {
+		tunnel1, err := gws.tunnelBytesOut()
+		if err != nil {
+			return res, err
+		}
+		if ip.SentBytes > 0 {
+			res.TunnelShare = float64(tunnel1-tunnel0) / float64(ip.SentBytes)
+		}
+		// TCP payload plus its headers: the tunnel sees at least as much.
+		if res.TunnelShare < 1 {
+			return res, fmt.Errorf("gwA's tunnel carried %d bytes while iperf3 sent %d: traffic bypassed the tunnel",
+				tunnel1-tunnel0, ip.SentBytes)
+		}
+	}
 	return res, nil
 }

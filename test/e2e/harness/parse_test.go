@@ -328,12 +328,12 @@ rtt min/avg/max/mdev = 0.211/0.402/0.944/0.271 ms
 }
 
 func TestParseIperf(t *testing.T) {
-	r, err := parseIperf([]byte(`{"start":{},"end":{"sum_sent":{"bits_per_second":2.5e8,"retransmits":7},
+	r, err := parseIperf([]byte(`{"start":{},"end":{"sum_sent":{"bytes":312500000,"bits_per_second":2.5e8,"retransmits":7},
 		"sum_received":{"bits_per_second":2.4e8},"cpu_utilization_percent":{"host_total":12.5,"remote_total":30}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ReceivedBps != 2.4e8 || r.SentBps != 2.5e8 || r.Retransmits != 7 || r.ClientCPU != 12.5 || r.ServerCPU != 30 {
+	if r.ReceivedBps != 2.4e8 || r.SentBps != 2.5e8 || r.SentBytes != 312500000 || r.Retransmits != 7 || r.ClientCPU != 12.5 || r.ServerCPU != 30 {
 		t.Errorf("parsed %+v", r)
 	}
 	if _, err := parseIperf([]byte(`{"error":"unable to connect to server: Connection refused"}`)); err == nil {

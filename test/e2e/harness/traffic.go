@@ -128,7 +128,9 @@ type IperfResult struct {
 	// ReceivedBps is the goodput the receiver measured, in bits/s.
 	ReceivedBps float64
 	// SentBps is what the sender pushed, in bits/s.
-	SentBps     float64
+	SentBps float64
+	// SentBytes is the TCP payload the sender pushed (UDP: datagrams).
+	SentBytes   uint64
 	Retransmits int
 	// LostPercent is the UDP loss; 0 for TCP.
 	LostPercent float64
@@ -141,6 +143,7 @@ type iperfJSON struct {
 	Error string `json:"error"`
 	End   struct {
 		SumSent struct {
+			Bytes         uint64  `json:"bytes"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 			Retransmits   int     `json:"retransmits"`
 		} `json:"sum_sent"`
@@ -148,6 +151,7 @@ type iperfJSON struct {
 			BitsPerSecond float64 `json:"bits_per_second"`
 		} `json:"sum_received"`
 		Sum struct {
+			Bytes         uint64  `json:"bytes"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 			LostPercent   float64 `json:"lost_percent"`
 		} `json:"sum"`
@@ -227,11 +231,11 @@ func parseIperf(out []byte) (IperfResult, error) {
 		return r, errors.New("iperf3: " + j.Error)
 	}
 	e := j.End
-	r.SentBps = e.SumSent.BitsPerSecond
+	r.SentBps, r.SentBytes = e.SumSent.BitsPerSecond, e.SumSent.Bytes
 	r.ReceivedBps = e.SumReceived.BitsPerSecond
 	r.Retransmits = e.SumSent.Retransmits
 	if r.ReceivedBps == 0 && e.Sum.BitsPerSecond > 0 { // UDP reports "sum" only
-		r.ReceivedBps = e.Sum.BitsPerSecond
+		r.ReceivedBps, r.SentBytes = e.Sum.BitsPerSecond, e.Sum.Bytes
 		r.LostPercent = e.Sum.LostPercent
 	}
 	r.ClientCPU, r.ServerCPU = e.CPU.HostTotal, e.CPU.RemoteTotal
