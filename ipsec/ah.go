@@ -294,7 +294,7 @@ func (e *Engine) outboundAH(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
 	if tunnel {
 		return OutResult{Verdict: VerdictForward, NextHop: p.dst}
 	}
-	return OutResult{Verdict: VerdictForward, NextHop: h.dst}
+	return OutResult{Verdict: VerdictForward, NextHop: h.dstK.addr(h.v6)}
 }
 
 func (e *Engine) inboundAH(b *Buffer, h *ipHeader) InResult {
@@ -309,7 +309,7 @@ func (e *Engine) inboundAH(b *Buffer, h *ipHeader) InResult {
 	if ahLen > len(ah) {
 		return e.dropIn(DropMalformed, spi)
 	}
-	sa := e.tables.Load().lookupIn(spi, proposal.ProtoAH, h.src, h.dst)
+	sa := e.tables.Load().lookupIn(spi, proposal.ProtoAH, h)
 	if sa == nil {
 		return e.dropIn(DropUnknownSPI, spi)
 	}

@@ -65,7 +65,7 @@ func TestStrongSwanCapture(t *testing.T) {
 		if !parseIP(inner, &h) || h.proto != protoICMP || h.total != len(inner) {
 			t.Fatalf("packet %d: inner packet %x", i, inner)
 		}
-		if !netA.Contains(h.src) && !netB.Contains(h.src) || inner[h.l4] != 8 && inner[h.l4] != 0 {
+		if src := h.srcK.addr(h.v6); !netA.Contains(src) && !netB.Contains(src) || inner[h.l4] != 8 && inner[h.l4] != 0 {
 			t.Fatalf("packet %d: not a ping between the sites: %x", i, inner)
 		}
 		if !l4ChecksumOK(inner) {

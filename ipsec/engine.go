@@ -77,9 +77,52 @@ type Engine struct {
 
 // tables is one immutable snapshot of the SAD and SPD.
 type tables struct {
-	in  map[uint32][]*SA // inbound SAs by SPI
-	spd []*spdEntry      // ordered
+	in  spiTable    // inbound SAs by SPI
+	spd []*spdEntry // ordered
 	all []*SA
+}
+
+// spiTable is an open-addressing hash table from SPI to the inbound SAs
+// carrying it: built once per snapshot, then only read, with one probe in
+// the common case.
+type spiTable struct {
+	slots []spiSlot // a power of two, at most half full
+	shift uint
+}
+
+type spiSlot struct {
+	spi uint32
+	sas []*SA // nil marks an empty slot
+}
+
+func newSPITable(m map[uint32][]*SA) spiTable {
+	bits := uint(1)
+	for 1<<bits < 2*len(m) {
+		bits++
+	}
+	t := spiTable{slots: make([]spiSlot, 1<<bits), shift: 32 - bits}
+	for spi, sas := range m {
+		i := t.index(spi)
+		for t.slots[i].sas != nil {
+			i = (i + 1) & uint32(len(t.slots)-1)
+		}
+		t.slots[i] = spiSlot{spi: spi, sas: sas}
+	}
+	return t
+}
+
+// index spreads SPIs, which a peer may choose sequentially, by Fibonacci
+// hashing.
+func (t *spiTable) index(spi uint32) uint32 { return (spi * 0x9e3779b1) >> t.shift }
+
+func (t *spiTable) get(spi uint32) []*SA {
+	mask := uint32(len(t.slots) - 1)
+	for i := t.index(spi); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.sas == nil || s.spi == spi {
+			return s.sas
+		}
+	}
 }
 
 // New returns an engine with empty tables.
@@ -116,7 +159,7 @@ func New(cfg Config) *Engine {
 	if e.spiReserve == 0 {
 		e.spiReserve = 10 * time.Minute
 	}
-	e.tables.Store(&tables{in: map[uint32][]*SA{}})
+	e.tables.Store(&tables{in: newSPITable(nil)})
 	return e
 }
 
@@ -148,7 +191,7 @@ func (e *Engine) AllocSPI() (uint32, error) {
 		if _, ok := e.reserved[spi]; ok {
 			continue
 		}
-		if len(t.in[spi]) != 0 {
+		if len(t.in.get(spi)) != 0 {
 			continue
 		}
 		e.reserved[spi] = e.now()
@@ -179,7 +222,7 @@ func (e *Engine) AddSA(cfg SAConfig) error {
 		return fmt.Errorf("%w: %s", ErrSAExists, sa.key)
 	}
 	if sa.key.Dir == DirIn {
-		for _, o := range e.tables.Load().in[sa.key.SPI] {
+		for _, o := range e.tables.Load().in.get(sa.key.SPI) {
 			if !distinguishable(sa, o) {
 				return fmt.Errorf("%w: %08x", ErrSPIInUse, sa.key.SPI)
 			}
@@ -340,18 +383,20 @@ func (e *Engine) checkConflict(self PolicyID, p *Policy) error {
 // rebuild publishes a new snapshot from the writer state. Called with
 // e.mu held.
 func (e *Engine) rebuild() {
-	t := &tables{in: make(map[uint32][]*SA, len(e.sas)), all: make([]*SA, 0, len(e.sas))}
+	t := &tables{all: make([]*SA, 0, len(e.sas))}
+	in := map[uint32][]*SA{}
 	newest := map[uint32]*SA{}
 	for _, sa := range e.sas {
 		t.all = append(t.all, sa)
 		if sa.key.Dir == DirIn {
-			t.in[sa.key.SPI] = append(t.in[sa.key.SPI], sa)
+			in[sa.key.SPI] = append(in[sa.key.SPI], sa)
 			continue
 		}
 		if cur := newest[sa.reqID]; cur == nil || sa.order > cur.order {
 			newest[sa.reqID] = sa
 		}
 	}
+	t.in = newSPITable(in)
 	slices.SortFunc(t.all, func(a, b *SA) int { return cmp.Compare(a.order, b.order) })
 	t.spd = make([]*spdEntry, 0, len(e.policies))
 	for _, ent := range e.policies {
@@ -371,15 +416,15 @@ func (e *Engine) rebuild() {
 	e.tables.Store(t)
 }
 
-// lookupIn finds the inbound SA for a packet (RFC 4301 §4.1).
-func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, src, dst netip.Addr) *SA {
-	for _, sa := range t.in[spi] {
+// lookupIn finds the inbound SA for a packet from h (RFC 4301 §4.1).
+func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *SA {
+	for _, sa := range t.in.get(spi) {
 		if sa.key.Proto != proto {
 			continue
 		}
 		if sa.matchDst || sa.matchSrc {
 			p := sa.path.Load()
-			if sa.matchDst && p.dst != dst || sa.matchSrc && p.src != src {
+			if p.dst.Is6() != h.v6 || sa.matchDst && p.dstK != h.dstK || sa.matchSrc && p.srcK != h.srcK {
 				continue
 			}
 		}

@@ -55,7 +55,10 @@ type PacketSelector struct {
 	SrcPort, DstPort uint16
 }
 
-// saEvent reports an SA lifecycle event.
+// saEvent reports an SA lifecycle event. It stays out of line so that the
+// packet paths that may call it keep small frames.
+//
+//go:noinline
 func (e *Engine) saEvent(kind EventKind, sa *SA, limit Limit) {
 	e.send(Event{Kind: kind, ReqID: sa.reqID, SA: sa.currentKey(), Limit: limit})
 }
@@ -72,6 +75,8 @@ func (e *Engine) send(ev Event) {
 }
 
 // acquire sends at most one acquire per entry per interval.
+//
+//go:noinline
 func (e *Engine) acquire(ent *spdEntry, f *flow) {
 	if !ent.pol.Acquire || e.events == nil {
 		return
@@ -86,5 +91,5 @@ func (e *Engine) acquire(ent *spdEntry, f *flow) {
 	}
 	ent.st.acquired.Store(true)
 	e.send(Event{Kind: EventAcquire, ReqID: ent.pol.ReqID, Policy: ent.id, Packet: PacketSelector{
-		Src: f.src, Dst: f.dst, Proto: f.proto, SrcPort: f.srcPort, DstPort: f.dstPort}})
+		Src: f.srcK.addr(f.v6), Dst: f.dstK.addr(f.v6), Proto: f.proto, SrcPort: f.srcPort, DstPort: f.dstPort}})
 }

@@ -199,8 +199,15 @@ func checksumFold(sum uint32) uint16 {
 // header, a multiple of 4 octets) with its checksum field taken as zero.
 func ipv4HeaderChecksum(h []byte) uint16 {
 	var acc uint64
-	for i := 0; i+4 <= len(h); i += 4 {
-		acc += uint64(binary.BigEndian.Uint32(h[i:]))
+	if len(h) == ipv4MinLen { // no options: the common case, unrolled
+		h = h[:ipv4MinLen]
+		acc = uint64(binary.BigEndian.Uint32(h[0:])) + uint64(binary.BigEndian.Uint32(h[4:])) +
+			uint64(binary.BigEndian.Uint32(h[8:])) + uint64(binary.BigEndian.Uint32(h[12:])) +
+			uint64(binary.BigEndian.Uint32(h[16:]))
+	} else {
+		for i := 0; i+4 <= len(h); i += 4 {
+			acc += uint64(binary.BigEndian.Uint32(h[i:]))
+		}
 	}
 	acc -= uint64(binary.BigEndian.Uint16(h[ipv4Checksum:]))
 	return checksumFold(fold32(acc))
@@ -234,8 +241,7 @@ func addrFrom(b []byte) netip.Addr {
 // field names it.
 type ipHeader struct {
 	v6         bool
-	src, dst   netip.Addr
-	srcK, dstK addrKey
+	srcK, dstK addrKey // the addresses, as integers
 	// proto is the upper-layer protocol after any IPv6 extension headers
 	// that were walked (hop-by-hop, routing, destination options).
 	proto uint8
@@ -270,8 +276,6 @@ func parseIP(pkt []byte, h *ipHeader) bool {
 			return false
 		}
 		h.v6 = false
-		h.src = netip.AddrFrom4([4]byte(pkt[ipv4Src : ipv4Src+4]))
-		h.dst = netip.AddrFrom4([4]byte(pkt[ipv4Dst : ipv4Dst+4]))
 		h.srcK = keyFrom(pkt[ipv4Src : ipv4Src+4])
 		h.dstK = keyFrom(pkt[ipv4Dst : ipv4Dst+4])
 		h.proto = pkt[ipv4Proto]
@@ -291,8 +295,6 @@ func parseIP(pkt []byte, h *ipHeader) bool {
 			return false
 		}
 		h.v6 = true
-		h.src = netip.AddrFrom16([16]byte(pkt[ipv6Src : ipv6Src+16]))
-		h.dst = netip.AddrFrom16([16]byte(pkt[ipv6Dst : ipv6Dst+16]))
 		h.srcK = keyFrom(pkt[ipv6Src : ipv6Src+16])
 		h.dstK = keyFrom(pkt[ipv6Dst : ipv6Dst+16])
 		h.total = total
@@ -339,11 +341,21 @@ func walkIPv6(pkt []byte, h *ipHeader) bool {
 	}
 }
 
+// addr converts an address key back, for results and events.
+func (k addrKey) addr(v6 bool) netip.Addr {
+	if !v6 {
+		return netip.AddrFrom4([4]byte{byte(k.lo >> 24), byte(k.lo >> 16), byte(k.lo >> 8), byte(k.lo)})
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint64(b[8:], k.lo)
+	return netip.AddrFrom16(b)
+}
+
 // flow is the selector view of a packet (RFC 4301 §4.4.1.1): addresses,
 // protocol and ports. For ICMP and ICMPv6 both ports carry type<<8|code,
 // the encoding IKEv2 traffic selectors use (RFC 7296 §3.13.1).
 type flow struct {
-	src, dst         netip.Addr
 	srcK, dstK       addrKey
 	v6               bool
 	proto            uint8
@@ -357,8 +369,7 @@ type flow struct {
 // flowOf extracts the selector fields of a packet whose IP header h has
 // been parsed.
 func flowOf(pkt []byte, h *ipHeader, f *flow) {
-	f.src, f.dst, f.proto = h.src, h.dst, h.proto
-	f.srcK, f.dstK, f.v6 = h.srcK, h.dstK, h.v6
+	f.srcK, f.dstK, f.v6, f.proto = h.srcK, h.dstK, h.v6, h.proto
 	f.srcPort, f.dstPort, f.portsKnown = 0, 0, false
 	if h.laterFrag {
 		return
@@ -386,6 +397,15 @@ func flowOf(pkt []byte, h *ipHeader, f *flow) {
 			f.portsKnown = true
 		}
 	}
+}
+
+// tosOf returns the DSCP and ECN fields of an IPv4 or IPv6 header as one
+// octet (the IPv4 TOS, the IPv6 Traffic Class).
+func tosOf(h []byte) uint8 {
+	if h[0]>>4 == 4 {
+		return h[ipv4TOS]
+	}
+	return h[0]<<4 | h[1]>>4
 }
 
 // ecnOf returns the ECN field of an IPv4 or IPv6 header.

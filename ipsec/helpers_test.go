@@ -111,8 +111,8 @@ func setL4Checksum(pkt []byte) {
 	binary.BigEndian.PutUint16(seg[off:], 0)
 	var sum uint32
 	if h.proto != protoICMP {
-		sum = checksumAdd(sum, h.src.AsSlice())
-		sum = checksumAdd(sum, h.dst.AsSlice())
+		sum = checksumAdd(sum, h.srcK.addr(h.v6).AsSlice())
+		sum = checksumAdd(sum, h.dstK.addr(h.v6).AsSlice())
 		sum += uint32(h.proto) + uint32(len(seg))
 	}
 	sum = checksumAdd(sum, seg)

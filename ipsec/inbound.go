@@ -61,11 +61,11 @@ func (e *Engine) Inbound(b *Buffer) InResult {
 		return e.dropIn(DropMalformed, 0)
 	}
 	spi := binary.BigEndian.Uint32(pkt[espOff+espSPI:])
-	sa := e.tables.Load().lookupIn(spi, proposal.ProtoESP, h.src, h.dst)
+	sa := e.tables.Load().lookupIn(spi, proposal.ProtoESP, &h)
 	if sa == nil {
 		return e.dropIn(DropUnknownSPI, spi)
 	}
-	return e.inboundESP(sa, b, &h, espOff, encap)
+	return e.inboundESP(sa, b, pkt, &h, espOff, encap)
 }
 
 // dropSA counts a drop both engine-wide and on the SA.
@@ -133,11 +133,9 @@ func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
 	return DropNone
 }
 
-func (e *Engine) inboundESP(sa *SA, b *Buffer, h *ipHeader, espOff int, encap bool) InResult {
+func (e *Engine) inboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, espOff int, encap bool) InResult {
 	c := sa.esp
-	pkt := b.Bytes()
-	p := sa.path.Load()
-	if encap != p.encap.Enabled() {
+	if encap != sa.path.Load().encap.Enabled() {
 		return e.dropSA(sa, DropEncap)
 	}
 	esp := pkt[espOff:]
@@ -220,7 +218,7 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
 	pkt := b.Bytes()
 	var f flow
-	f.src, f.dst, f.srcK, f.dstK, f.v6, f.proto = h.src, h.dst, h.srcK, h.dstK, h.v6, nh
+	f.srcK, f.dstK, f.v6, f.proto = h.srcK, h.dstK, h.v6, nh
 	portsOf(pkt[start:start+n], &f)
 	if !sa.sel.matchIn(&f) {
 		return e.dropSA(sa, DropSelector)
@@ -243,7 +241,7 @@ func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh
 
 // portsOf fills the port fields of f from an upper-layer header.
 func portsOf(l4 []byte, f *flow) {
-	h := ipHeader{v6: f.v6, src: f.src, dst: f.dst, srcK: f.srcK, dstK: f.dstK, proto: f.proto, total: len(l4)}
+	h := ipHeader{v6: f.v6, srcK: f.srcK, dstK: f.dstK, proto: f.proto, total: len(l4)}
 	flowOf(l4, &h, f)
 }
 

@@ -356,7 +356,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 	}
 	pkt := func(src, dst string, proto uint8, sport uint16) *flow {
 		s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
-		return &flow{src: s, dst: d, srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
+		return &flow{srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
 	}
 	for _, c := range []struct {
 		f    *flow
@@ -370,7 +370,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		{pkt("10.1.0.1", "172.16.0.5", protoSCTP, 5001), false},
 	} {
 		if got := s.matchOut(c.f); got != c.want {
-			t.Errorf("%v -> %v proto %d port %d: %v", c.f.src, c.f.dst, c.f.proto, c.f.srcPort, got)
+			t.Errorf("%v -> %v proto %d port %d: %v", c.f.srcK.addr(c.f.v6), c.f.dstK.addr(c.f.v6), c.f.proto, c.f.srcPort, got)
 		}
 	}
 	// A non-initial fragment has no ports: it matches only ANY ports.

@@ -27,7 +27,7 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	}
 	switch ent.pol.Action {
 	case ActionBypass:
-		return OutResult{Verdict: VerdictBypass, NextHop: h.dst}
+		return OutResult{Verdict: VerdictBypass, NextHop: h.dstK.addr(h.v6)}
 	case ActionProtect:
 	default:
 		return e.dropOut(DropPolicyDiscard)
@@ -40,7 +40,7 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	if sa.ah != nil {
 		return e.outboundAH(sa, b, &h, mtu)
 	}
-	return e.outboundESP(sa, b, &h, mtu, false)
+	return e.outboundESP(sa, b, pkt, &h, mtu, false)
 }
 
 // Dummy fills b, which must be empty, with an ESP dummy packet (RFC 4303
@@ -62,7 +62,7 @@ func (e *Engine) Dummy(b *Buffer, k SAKey, n, mtu int) OutResult {
 		return e.dropOut(DropNoRoom)
 	}
 	clear(p)
-	return e.outboundESP(sa, b, nil, mtu, true)
+	return e.outboundESP(sa, b, b.Bytes(), nil, mtu, true)
 }
 
 // innerFacts are the inner header fields a tunnel's outer header copies.
@@ -74,7 +74,8 @@ type innerFacts struct {
 func innerFactsOf(pkt []byte, v6 bool) innerFacts {
 	// An IPv6 packet is never fragmented en route, so its outer IPv4
 	// header says DF too (RFC 4301 §8.1 leaves DF to the SA).
-	return innerFacts{dscp: dscpOf(pkt), ecn: ecnOf(pkt), df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0}
+	tos := tosOf(pkt)
+	return innerFacts{dscp: tos >> 2, ecn: tos & 3, df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0}
 }
 
 func outerHeaderLen(p *path) int {
@@ -84,13 +85,13 @@ func outerHeaderLen(p *path) int {
 	return ipv6Len
 }
 
-// outboundESP encapsulates b in ESP. A dummy packet has no IP header of
-// its own (h is nil): it is framed like a tunnel packet with next header
-// 59 in either mode, since its outer header is all a receiver sees.
-func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int, dummy bool) OutResult {
+// outboundESP encapsulates b, which holds pkt, in ESP. A dummy packet has
+// no IP header of its own (h is nil): it is framed like a tunnel packet
+// with next header 59 in either mode, since its outer header is all a
+// receiver sees.
+func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int, dummy bool) OutResult {
 	c := sa.esp
 	p := sa.path.Load()
-	pkt := b.Bytes()
 	tunnel := sa.mode == ModeTunnel || dummy
 	udp := 0
 	if p.encap.Enabled() {
@@ -196,7 +197,7 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, h *ipHeader, mtu int, dummy bool
 		pk[h.nhOff] = protoESP
 	}
 	setIPLength(pk, h.v6)
-	return OutResult{Verdict: VerdictForward, NextHop: h.dst}
+	return OutResult{Verdict: VerdictForward, NextHop: h.dstK.addr(h.v6)}
 }
 
 // transportCheck rejects packets transport mode cannot carry: fragments

@@ -190,12 +190,14 @@ const (
 type path struct {
 	src, dst netip.Addr
 	encap    UDPEncap
-	// The addresses as the outer header carries them (4 or 16 octets).
+	// The addresses as the outer header carries them (4 or 16 octets)
+	// and as keys for lookups.
 	srcRaw, dstRaw [16]byte
+	srcK, dstK     addrKey
 }
 
 func newPath(src, dst netip.Addr, encap UDPEncap) *path {
-	p := &path{src: src, dst: dst, encap: encap}
+	p := &path{src: src, dst: dst, encap: encap, srcK: keyOf(src), dstK: keyOf(dst)}
 	copy(p.srcRaw[:], src.AsSlice())
 	copy(p.dstRaw[:], dst.AsSlice())
 	return p
@@ -352,7 +354,8 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 	return sa, nil
 }
 
-func roundUp(n, m int) int { return (n + m - 1) / m * m }
+// roundUp rounds n up to a multiple of m, a power of two.
+func roundUp(n, m int) int { return (n + m - 1) &^ (m - 1) }
 
 // Limit names the lifetime limit that an expiry event reports.
 type Limit uint8

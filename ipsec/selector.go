@@ -22,6 +22,7 @@ type TS struct {
 
 	// The range in the form the data path compares, set by validate.
 	v6       bool
+	anyPort  bool
 	from, to addrKey
 }
 
@@ -104,7 +105,7 @@ func (t *TS) validate() error {
 	if t.Proto == 0 && !t.anyPorts() {
 		return fmt.Errorf("traffic selector %s: ports need a protocol", t)
 	}
-	t.v6, t.from, t.to = t.From.Is6(), keyOf(t.From), keyOf(t.To)
+	t.v6, t.anyPort, t.from, t.to = t.From.Is6(), t.anyPorts(), keyOf(t.From), keyOf(t.To)
 	return nil
 }
 
@@ -117,10 +118,7 @@ func (t *TS) match(a addrKey, v6 bool, proto uint8, port uint16, portsKnown bool
 	if a.less(t.from) || t.to.less(a) {
 		return false
 	}
-	if t.anyPorts() {
-		return true
-	}
-	return portsKnown && port >= t.FromPort && port <= t.ToPort
+	return t.anyPort || portsKnown && port >= t.FromPort && port <= t.ToPort
 }
 
 func (t *TS) overlaps(u *TS) bool {

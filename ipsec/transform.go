@@ -84,6 +84,9 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*es
 	if len(encKey) != s.Encr.ID.KeyLen(s.Encr.KeyBits) {
 		return nil, fmt.Errorf("%w: %s wants %d octets, got %d", errKeyLen, s.Encr.ID, s.Encr.ID.KeyLen(s.Encr.KeyBits), len(encKey))
 	}
+	if info.Block < 4 || info.Block&(info.Block-1) != 0 {
+		return nil, fmt.Errorf("ipsec: %s: padding boundary %d is not a power of two of at least 4", s.Encr.ID, info.Block)
+	}
 	c := &espCipher{saltLen: info.SaltLen, ivLen: info.IVLen, align: info.Block, icvLen: info.ICVLen, rand: rnd}
 	key := encKey[:len(encKey)-info.SaltLen]
 	copy(c.salt[:], encKey[len(key):])
@@ -360,7 +363,11 @@ func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) {
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD, kindCCM, kindGCM8:
+	case kindAEAD:
+		// The hot path, without the detour through sealAEAD.
+		p := esp[ivEnd:icvOff]
+		c.aead.Seal(p[:0], c.nonce(sc, iv), p, aad(esp, seq, esn, sc))
+	case kindCCM, kindGCM8:
 		c.sealAEAD(esp[ivEnd:icvOff], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
 		var saved [8]byte
@@ -381,7 +388,11 @@ func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) b
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD, kindCCM, kindGCM8:
+	case kindAEAD:
+		ct := esp[ivEnd:]
+		_, err := c.aead.Open(ct[:0], c.nonce(sc, iv), ct, aad(esp, seq, esn, sc))
+		return err == nil
+	case kindCCM, kindGCM8:
 		return c.openAEAD(esp[ivEnd:], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
 		var saved [8]byte
