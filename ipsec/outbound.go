@@ -187,6 +187,9 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 		}
 		o := b.Push(hdr)
 		sa.writeOuter(o, p, proto, b.Len(), seq, in)
+		if udp != 0 && p.dst.Is6() {
+			setUDP6Checksum(b.Bytes(), hdr)
+		}
 		return OutResult{Verdict: VerdictForward, NextHop: p.dst}
 	}
 	pk := b.Bytes()
@@ -197,7 +200,26 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 		pk[h.nhOff] = protoESP
 	}
 	setIPLength(pk, h.v6)
+	if udp != 0 && h.v6 {
+		setUDP6Checksum(pk, hdr)
+	}
 	return OutResult{Verdict: VerdictForward, NextHop: h.dstK.addr(h.v6)}
+}
+
+// setUDP6Checksum fills in the UDP checksum of ESP-in-UDP over IPv6. RFC
+// 3948's zero checksum is an IPv4 rule: IPv6 receivers drop UDP with a
+// zero checksum (RFC 8200 §8.1) unless told otherwise (RFC 6936), so it is
+// computed, at the price of one pass over the packet.
+func setUDP6Checksum(pkt []byte, udpOff int) {
+	seg := pkt[udpOff:]
+	sum := checksumAdd(0, pkt[ipv6Src:ipv6Dst+16])
+	sum += protoUDP + uint32(len(seg))
+	sum = checksumAdd(sum, seg)
+	ck := checksumFold(sum)
+	if ck == 0 {
+		ck = 0xffff
+	}
+	binary.BigEndian.PutUint16(seg[udpChecksum:], ck)
 }
 
 // transportCheck rejects packets transport mode cannot carry: fragments
@@ -262,7 +284,8 @@ func (e *Engine) expire(sa *SA, l Limit) {
 }
 
 // writeUDP fills a UDP header for ESP-in-UDP of length n (header
-// included). The checksum is zero (RFC 3948 §2.1).
+// included). The checksum is zero (RFC 3948 §2.1); setUDP6Checksum
+// replaces it over IPv6.
 func writeUDP(u []byte, enc UDPEncap, n int) {
 	binary.BigEndian.PutUint16(u[udpSrcPort:], enc.SrcPort)
 	binary.BigEndian.PutUint16(u[udpDstPort:], enc.DstPort)

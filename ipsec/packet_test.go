@@ -411,3 +411,22 @@ func TestInboundRejectsJunk(t *testing.T) {
 		t.Fatalf("the original still passes: %+v", r)
 	}
 }
+
+// TestUDP6Checksum: ESP-in-UDP over IPv6 carries a valid UDP checksum,
+// which IPv6 receivers require, in both modes.
+func TestUDP6Checksum(t *testing.T) {
+	for _, mode := range []Mode{ModeTunnel, ModeTransport} {
+		tp := newPair(t, pairConfig{suite: gcm128(), mode: mode, encap: true, outer6: true, inner6: true})
+		b := bufferWith(tp.packet(77))
+		if r := tp.a.Outbound(b, 1500); r.Verdict != VerdictForward {
+			t.Fatal(r)
+		}
+		o := b.Bytes()
+		if o[ipv6NextHeader] != protoUDP || binary.BigEndian.Uint16(o[ipv6Len+udpChecksum:]) == 0 || !l4ChecksumOK(o) {
+			t.Fatalf("%s: UDP checksum %x", mode, o[ipv6Len:ipv6Len+8])
+		}
+		if r := tp.b.Inbound(b); r.Verdict != VerdictForward {
+			t.Fatalf("%s: %+v", mode, r)
+		}
+	}
+}
