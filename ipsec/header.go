@@ -199,18 +199,24 @@ func checksumFold(sum uint32) uint16 {
 // header, a multiple of 4 octets) with its checksum field taken as zero.
 func ipv4HeaderChecksum(h []byte) uint16 {
 	var acc uint64
-	if len(h) == ipv4MinLen { // no options: the common case, unrolled
-		h = h[:ipv4MinLen]
-		acc = uint64(binary.BigEndian.Uint32(h[0:])) + uint64(binary.BigEndian.Uint32(h[4:])) +
-			uint64(binary.BigEndian.Uint32(h[8:])) + uint64(binary.BigEndian.Uint32(h[12:])) +
-			uint64(binary.BigEndian.Uint32(h[16:]))
+	if len(h) == ipv4MinLen {
+		// No options, the common case: five words, no loop, no bounds
+		// checks.
+		a := (*[ipv4MinLen]byte)(h)
+		acc = uint64(binary.BigEndian.Uint32(a[0:4])) + uint64(binary.BigEndian.Uint32(a[4:8])) +
+			uint64(binary.BigEndian.Uint16(a[8:10])) + uint64(binary.BigEndian.Uint32(a[12:16])) +
+			uint64(binary.BigEndian.Uint32(a[16:20]))
 	} else {
 		for i := 0; i+4 <= len(h); i += 4 {
 			acc += uint64(binary.BigEndian.Uint32(h[i:]))
 		}
+		acc -= uint64(binary.BigEndian.Uint16(h[ipv4Checksum:]))
 	}
-	acc -= uint64(binary.BigEndian.Uint16(h[ipv4Checksum:]))
-	return checksumFold(fold32(acc))
+	acc = acc&0xffffffff + acc>>32
+	acc = acc&0xffff + acc>>16
+	acc = acc&0xffff + acc>>16
+	acc = acc&0xffff + acc>>16
+	return ^uint16(acc)
 }
 
 // setIPv4Checksum writes a fresh header checksum into h.
