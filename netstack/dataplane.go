@@ -32,3 +32,6 @@ type DataPlane interface {
 	// to red: VerdictBypass (b unchanged) or VerdictDrop.
 	InboundBypass(b *ipsec.Buffer) ipsec.InResult
 }
+
+// The IPsec engine is the data plane the appliance wires in.
+var _ DataPlane = (*ipsec.Engine)(nil)

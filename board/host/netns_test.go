@@ -17,7 +17,7 @@ import (
 // Network-namespace scaffolding for tests that need real links. Each test
 // makes its own namespaces with a random suffix and deletes them after.
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root to create network namespaces and veth pairs")
@@ -28,7 +28,7 @@ func needRoot(t *testing.T) {
 }
 
 // ip runs ip(8) and fails the test on error.
-func ip(t *testing.T, args ...string) {
+func ip(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
@@ -36,7 +36,7 @@ func ip(t *testing.T, args ...string) {
 }
 
 // newNS creates a namespace with loopback up and removes it at cleanup.
-func newNS(t *testing.T, role string) string {
+func newNS(t testing.TB, role string) string {
 	t.Helper()
 	name := fmt.Sprintf("bitwt-%s-%06x", role, rand.Uint32()&0xffffff)
 	ip(t, "netns", "add", name)
@@ -46,14 +46,14 @@ func newNS(t *testing.T, role string) string {
 }
 
 // vethPair creates a veth pair with one end in each namespace.
-func vethPair(t *testing.T, nsA, a, nsB, b string) {
+func vethPair(t testing.TB, nsA, a, nsB, b string) {
 	t.Helper()
 	ip(t, "-n", nsA, "link", "add", a, "type", "veth", "peer", "name", b, "netns", nsB)
 }
 
 // inNS runs f on an OS thread that has entered namespace ns. Sockets made
 // there stay in ns after the thread leaves.
-func inNS(t *testing.T, ns string, f func()) {
+func inNS(t testing.TB, ns string, f func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {

@@ -21,7 +21,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 )
 
-func openIn(t *testing.T, ns, link string, opts Options) Port {
+func openIn(t testing.TB, ns, link string, opts Options) Port {
 	t.Helper()
 	var p Port
 	var err error
