@@ -527,11 +527,16 @@ func (e *Engine) Policies() []PolicyInfo {
 	return out
 }
 
+// dropOut and dropIn count a drop. Drops are the rare path, so they stay
+// out of line and keep the packet functions small.
+//
+//go:noinline
 func (e *Engine) dropOut(r DropReason) OutResult {
 	e.drops[r].Add(1)
 	return OutResult{Verdict: VerdictDrop, Reason: r}
 }
 
+//go:noinline
 func (e *Engine) dropIn(r DropReason, spi uint32) InResult {
 	e.drops[r].Add(1)
 	return InResult{Verdict: VerdictDrop, Reason: r, SPI: spi}

@@ -243,14 +243,10 @@ func addrFrom(b []byte) netip.Addr {
 }
 
 // ipHeader is what the data path needs from a validated outer or inner IP
-// header: the addresses, where the upper-layer protocol starts and which
-// field names it.
+// header: the selector view (flow, ports filled in by flowOf), where the
+// upper-layer protocol starts and which field names it.
 type ipHeader struct {
-	v6         bool
-	srcK, dstK addrKey // the addresses, as integers
-	// proto is the upper-layer protocol after any IPv6 extension headers
-	// that were walked (hop-by-hop, routing, destination options).
-	proto uint8
+	flow
 	// l4 is the offset of the upper-layer header.
 	l4 int
 	// nhOff is the offset of the octet that holds proto: the IPv4
@@ -258,8 +254,8 @@ type ipHeader struct {
 	nhOff int
 	// total is the packet length from the header's length field.
 	total int
-	// fragment is set for any IPv4 or IPv6 fragment; firstFrag tells
-	// whether it is the first one (offset zero).
+	// fragment is set for any IPv4 or IPv6 fragment; laterFrag for one
+	// that does not start at offset zero.
 	fragment, laterFrag bool
 }
 
@@ -362,9 +358,9 @@ func (k addrKey) addr(v6 bool) netip.Addr {
 // protocol and ports. For ICMP and ICMPv6 both ports carry type<<8|code,
 // the encoding IKEv2 traffic selectors use (RFC 7296 §3.13.1).
 type flow struct {
-	srcK, dstK       addrKey
+	srcK, dstK       addrKey // the addresses, as integers
 	v6               bool
-	proto            uint8
+	proto            uint8 // after the IPv6 extension headers walked
 	srcPort, dstPort uint16
 	// portsKnown is false for non-initial fragments and truncated
 	// headers; such packets match only selectors with ANY ports
@@ -372,10 +368,10 @@ type flow struct {
 	portsKnown bool
 }
 
-// flowOf extracts the selector fields of a packet whose IP header h has
-// been parsed.
-func flowOf(pkt []byte, h *ipHeader, f *flow) {
-	f.srcK, f.dstK, f.v6, f.proto = h.srcK, h.dstK, h.v6, h.proto
+// flowOf fills in the ports of a packet whose IP header h has been
+// parsed.
+func flowOf(pkt []byte, h *ipHeader) {
+	f := &h.flow
 	f.srcPort, f.dstPort, f.portsKnown = 0, 0, false
 	if h.laterFrag {
 		return

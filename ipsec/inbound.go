@@ -69,6 +69,8 @@ func (e *Engine) Inbound(b *Buffer) InResult {
 }
 
 // dropSA counts a drop both engine-wide and on the SA.
+//
+//go:noinline
 func (e *Engine) dropSA(sa *SA, r DropReason) InResult {
 	switch r {
 	case DropReplay:
@@ -196,9 +198,8 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 	if !ok {
 		return e.dropSA(sa, DropECN)
 	}
-	var f flow
-	flowOf(inner, &ih, &f)
-	if !sa.sel.matchIn(&f) {
+	flowOf(inner, &ih)
+	if !sa.sel.matchIn(&ih.flow) {
 		return e.dropSA(sa, DropSelector)
 	}
 	if r := e.accept(sa, seq, len(inner)); r != DropNone {
@@ -217,8 +218,8 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 // pkt[start:], takes nh as its protocol and gets its lengths fixed.
 func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
 	pkt := b.Bytes()
-	var f flow
-	f.srcK, f.dstK, f.v6, f.proto = h.srcK, h.dstK, h.v6, nh
+	f := h.flow
+	f.proto = nh
 	portsOf(pkt[start:start+n], &f)
 	if !sa.sel.matchIn(&f) {
 		return e.dropSA(sa, DropSelector)
@@ -241,8 +242,9 @@ func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh
 
 // portsOf fills the port fields of f from an upper-layer header.
 func portsOf(l4 []byte, f *flow) {
-	h := ipHeader{v6: f.v6, srcK: f.srcK, dstK: f.dstK, proto: f.proto, total: len(l4)}
-	flowOf(l4, &h, f)
+	h := ipHeader{flow: *f, total: len(l4)}
+	flowOf(l4, &h)
+	*f = h.flow
 }
 
 // decapECN combines the inner and outer ECN fields on decapsulation
@@ -275,9 +277,8 @@ func (e *Engine) InboundBypass(b *Buffer) InResult {
 		b.Truncate(h.total)
 		pkt = pkt[:h.total]
 	}
-	var f flow
-	flowOf(pkt, &h, &f)
-	ent := e.tables.Load().lookupInbound(&f)
+	flowOf(pkt, &h)
+	ent := e.tables.Load().lookupInbound(&h.flow)
 	switch {
 	case ent == nil:
 		return e.dropIn(DropPolicyDiscard, 0)

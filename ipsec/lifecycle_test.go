@@ -389,15 +389,14 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h ipHeader
-	var f flow
 	for _, c := range []struct {
 		typ  byte
 		want bool
 	}{{8, true}, {0, false}, {3, false}} {
 		p := ipPacket(hostA4, hostB4, protoICMP, []byte{c.typ, 0, 0, 0})
 		parseIP(p, &h)
-		flowOf(p, &h, &f)
-		if echo.matchOut(&f) != c.want {
+		flowOf(p, &h)
+		if echo.matchOut(&h.flow) != c.want {
 			t.Errorf("ICMP type %d: %v", c.typ, !c.want)
 		}
 	}

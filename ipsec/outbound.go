@@ -19,9 +19,8 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 		b.Truncate(h.total) // link-layer padding
 		pkt = pkt[:h.total]
 	}
-	var f flow
-	flowOf(pkt, &h, &f)
-	ent := e.tables.Load().lookupOut(&f)
+	flowOf(pkt, &h)
+	ent := e.tables.Load().lookupOut(&h.flow)
 	if ent == nil {
 		return e.dropOut(DropPolicyDiscard)
 	}
@@ -34,7 +33,7 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	}
 	sa := ent.sa
 	if sa == nil {
-		e.acquire(ent, &f)
+		e.acquire(ent, &h.flow)
 		return e.dropOut(DropNoSA)
 	}
 	if sa.ah != nil {

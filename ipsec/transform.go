@@ -358,15 +358,24 @@ func (c *espCipher) writeIV(iv []byte, seq uint64) error {
 // ICV. w[:off] must hold at least 4 octets the GMAC ESN path may borrow
 // and then restores. GCM-8 needs 8 octets of capacity past the packet.
 func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) {
+	if c.kind != kindAEAD {
+		c.sealOther(w, off, seq, esn, sc)
+		return
+	}
+	// The hot path (GCM-12/16, ChaCha20-Poly1305), kept small.
+	esp := w[off:]
+	ivEnd := espHeaderLen + c.ivLen
+	p := esp[ivEnd : len(esp)-c.icvLen]
+	c.aead.Seal(p[:0], c.nonce(sc, esp[espHeaderLen:ivEnd]), p, aad(esp, seq, esn, sc))
+}
+
+// sealOther is seal for every kind but kindAEAD.
+func (c *espCipher) sealOther(w []byte, off int, seq uint64, esn bool, sc *scratch) {
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD:
-		// The hot path, without the detour through sealAEAD.
-		p := esp[ivEnd:icvOff]
-		c.aead.Seal(p[:0], c.nonce(sc, iv), p, aad(esp, seq, esn, sc))
 	case kindCCM, kindGCM8:
 		c.sealAEAD(esp[ivEnd:icvOff], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
@@ -383,15 +392,23 @@ func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) {
 // open verifies and decrypts the ESP packet w[off:] in place; on success
 // the plaintext lies between the IV and the ICV.
 func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
+	if c.kind != kindAEAD {
+		return c.openOther(w, off, seq, esn, sc)
+	}
+	esp := w[off:]
+	ivEnd := espHeaderLen + c.ivLen
+	ct := esp[ivEnd:]
+	_, err := c.aead.Open(ct[:0], c.nonce(sc, esp[espHeaderLen:ivEnd]), ct, aad(esp, seq, esn, sc))
+	return err == nil
+}
+
+// openOther is open for every kind but kindAEAD.
+func (c *espCipher) openOther(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
-	case kindAEAD:
-		ct := esp[ivEnd:]
-		_, err := c.aead.Open(ct[:0], c.nonce(sc, iv), ct, aad(esp, seq, esn, sc))
-		return err == nil
 	case kindCCM, kindGCM8:
 		return c.openAEAD(esp[ivEnd:], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
 	case kindGMAC:
