@@ -18,7 +18,7 @@ type DataPlane interface {
 	//     NextHop (the packet's own destination).
 	//   VerdictDrop with DropTooBig: b is unchanged and MTU is the
 	//     largest inner packet the SA carries (RFC 4301 §8.2), for an
-	//     ICMP error or for pre-fragmentation (RFC 4459 §3).
+	//     ICMP error or for pre-fragmentation (RFC 4459 §3.4).
 	Outbound(b *ipsec.Buffer, mtu int) ipsec.OutResult
 
 	// Inbound handles an outer IP packet addressed to the device that

@@ -27,8 +27,9 @@ func (l *rxLoop) outbound(b *ipsec.Buffer, o origin, mayFragment bool) {
 	switch res.Verdict {
 	case ipsec.VerdictForward:
 		if b.Len() > black.mtu {
-			// The data plane promised a packet that fits; never
-			// fragment ESP behind its back (RFC 4459 §4.2).
+			// The data plane promised a packet that fits. Outer
+			// fragmentation (RFC 4459 §3.1) would make the peer
+			// reassemble ESP; the frame path never does it.
 			s.dropBuf(b, DropTooBig)
 			return
 		}
@@ -57,10 +58,12 @@ func (l *rxLoop) outbound(b *ipsec.Buffer, o origin, mayFragment bool) {
 // outboundTooBig handles an inner packet that would not fit the black MTU
 // once encapsulated. An IPv4 packet that may be fragmented is split before
 // encryption, so that each piece travels in its own ESP packet and the
-// peer never reassembles outer fragments (RFC 4459 §3, pre-fragmentation;
-// RFC 4301 §8.1 lets the inner fragments through SPD lookup like any
-// other). Otherwise the sender learns the MTU that fits (RFC 4301 §8.2:
-// ICMP fragmentation needed, RFC 1191; ICMPv6 packet too big, RFC 8201).
+// peer never reassembles outer fragments (RFC 4459 §3.4, fragmentation of
+// the inner packet). The pieces then go through the SPD like fragments
+// from red do (RFC 4301 §7.1: tunnel-mode SAs carry initial and
+// non-initial fragments). Otherwise the sender learns the MTU that fits
+// (RFC 4301 §8.2: ICMP fragmentation needed, RFC 1191; ICMPv6 packet too
+// big, RFC 8201).
 func (l *rxLoop) outboundTooBig(b *ipsec.Buffer, o origin, mtu int) {
 	s := l.s
 	pkt := b.Bytes()

@@ -116,16 +116,18 @@ const (
 	protoESP      = 50
 	protoAH       = 51
 	protoICMPv6   = 58
-	protoNoNext   = 59
 	protoDestOpts = 60
 )
 
-// UDP header (RFC 768) and the NAT-T port (RFC 3948 §2.1).
+// UDP header (RFC 768) and the NAT-T port (RFC 3948 §2.1):
+//
+//	+--------+--------+--------+--------+
+//	|  Source Port    |  Dest. Port     |
+//	+--------+--------+--------+--------+
+//	|  Length         |  Checksum       |
+//	+--------+--------+--------+--------+
 const (
-	udpSrcPort   = 0
 	udpDstPort   = 2
-	udpLength    = 4
-	udpChecksum  = 6
 	udpHeaderLen = 8
 	natTPort     = 4500
 )
@@ -156,21 +158,28 @@ const (
 	tcpOptMSSLen = 4
 )
 
-// ICMP (RFC 792) and ICMPv6 (RFC 4443) message types the device sends or
-// must not answer.
+// ICMP (RFC 792) and ICMPv6 (RFC 4443) message types the device sends, and
+// the error types it must never answer with another error. Both error
+// formats share one layout; the second word carries the next-hop MTU of
+// fragmentation needed (RFC 1191 §4) and packet too big (RFC 4443 §3.2):
+//
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|     Type      |     Code      |          Checksum             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|             unused or MTU (or pointer)                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|    As much of the invoking packet as fits                     |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 const (
-	icmpEchoReply      = 0
 	icmpDestUnreach    = 3
 	icmpCodeFragNeeded = 4
+	icmpSourceQuench   = 4
 	icmpRedirect       = 5
-	icmpEcho           = 8
 	icmpTimeExceeded   = 11
 	icmpParamProblem   = 12
 
-	icmp6DestUnreach   = 1
 	icmp6PacketTooBig  = 2
 	icmp6TimeExceeded  = 3
-	icmp6ParamProblem  = 4
 	icmp6InfoMin       = 128 // types below are errors (RFC 4443 §2.1)
 	icmpHeaderLen      = 8
 	icmpCodeTTLTransit = 0

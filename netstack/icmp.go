@@ -69,7 +69,7 @@ func mayReportError(pkt []byte) bool {
 				return false
 			}
 			switch pkt[ihl] {
-			case icmpDestUnreach, 4, icmpRedirect, icmpTimeExceeded, icmpParamProblem:
+			case icmpDestUnreach, icmpSourceQuench, icmpRedirect, icmpTimeExceeded, icmpParamProblem:
 				return false
 			}
 		}
@@ -91,8 +91,8 @@ func mayReportError(pkt []byte) bool {
 
 // icmpError sends an ICMP error about pkt back the way it came: out of the
 // port it arrived on to the neighbour that sent it, or, for a packet that
-// came out of a tunnel, back through Outbound so that it is protected like
-// any red traffic (RFC 4301 §6.1.1). aux fills the second header word
+// came out of a tunnel, back through Outbound, where the SPD decides on it
+// like on any red traffic (RFC 4301 §6.2). aux fills the second header word
 // (the MTU for fragmentation needed and packet too big).
 func (l *rxLoop) icmpError(o origin, pkt []byte, typ, code uint8, aux uint32) {
 	s := l.s
