@@ -27,15 +27,19 @@ A case:
 
 A result: {"id", "packet": hex} on success or {"id", "error": text}, plus
 for decrypt what the outer packet showed: "spi", "seq" (the 32-bit field),
-"src", "dst", and "udp": [sport, dport, length, checksum] under NAT-T.
+"src", "dst", and under NAT-T "udp": [sport, dport, length, checksum, the
+checksum scapy computes for the datagram].
 
-Scapy 2.5 deviations that this script works around (each is detected or
-explained where it is handled):
-  esp-esn-icv   ESP with a separate integrity algorithm leaves the
-                implicit high 32 ESN bits out of the ICV.
-  seq-zero      encrypt(seq_num=0) falls back to the SA's counter.
-  v6-natt-transport  decrypting IPv6 transport-mode ESP-in-UDP leaves
-                the UDP header in the result.
+Scapy 2.5 deviations this script works around; the answer's "quirks"
+lists those it met, and each is explained where it is handled:
+  esp-esn-icv         ESP with a separate integrity algorithm leaves the
+                      implicit high 32 ESN bits out of the ICV (probed).
+  seq-zero            encrypt(seq_num=0) falls back to the SA's counter.
+  natt-udp-length     IPv4 ESP-in-UDP goes out with UDP Length 8.
+  natt-exthdr-nh      IPv6 ESP-in-UDP behind extension headers: the last
+                      one names ESP, not UDP, as the next header.
+  v6-natt-transport   decrypting IPv6 transport-mode ESP-in-UDP keeps the
+                      UDP header in the result.
 """
 
 import binascii
@@ -81,10 +85,12 @@ class XCheck(object):
     def __init__(self):
         from scapy.layers import inet, inet6, ipsec
         self.inet, self.inet6, self.ipsec = inet, inet6, ipsec
+        self.met = set()
         self.esp_esn_icv = self._scapy_drops_esp_esn()
-        self.quirks = ["seq-zero", "v6-natt-transport"]
-        if self.esp_esn_icv:
-            self.quirks.insert(0, "esp-esn-icv")
+
+    @property
+    def quirks(self):
+        return sorted(self.met)
 
     def _scapy_drops_esp_esn(self):
         """Whether scapy's ESP ICV ignores the high ESN bits.
@@ -180,15 +186,42 @@ class XCheck(object):
             nat = inet.UDP(sport=c["natt"]["sport"], dport=c["natt"]["dport"])
         sa = self.sa(c, th, nat)
         low, high = c["seq"] & MASK32, c["seq"] >> 32
+        if low == 0:
+            self.met.add("seq-zero")
         if c["proto"] == "AH":
             return bytes(sa.encrypt(inner, seq_num=low, esn_en=bool(c["esn"]), esn=high))
-        out = sa.encrypt(inner, seq_num=low, iv=unhex(c["iv"]), esn_en=bool(c["esn"]), esn=high)
+        out = sa.encrypt(inner, seq_num=low, iv=unhex(c.get("iv")), esn_en=bool(c["esn"]), esn=high)
         if self.needs_esn_icv_fix(sa, c):
             esp = out[ipsec.ESP]
             n = sa.auth_algo.icv_size
             covered = bytes(esp)[:-n]
             esp.data = esp.data[:-n] + self.esn_icv(sa, covered, high)
+            self.met.add("esp-esn-icv")
+        if nat is not None:
+            out = self.fix_natt(out)
         return bytes(out)
+
+    def fix_natt(self, out):
+        """Repairs scapy 2.5's ESP-in-UDP headers (RFC 3948 §2.1, RFC 768).
+
+        natt-udp-length: for IPv4, _encrypt_esp serializes IP / UDP before
+        the ESP packet is appended, which freezes the UDP Length at 8; it
+        must count the ESP packet too.
+        natt-exthdr-nh: for IPv6 with extension headers in front of ESP,
+        split_for_transport has set the last one's Next Header to ESP, and
+        the UDP header is then inserted after it without changing that.
+        The checksum stays as scapy sent it, zero (RFC 3948 §2.1).
+        """
+        inet = self.inet
+        udp = out[inet.UDP]
+        if udp.len != len(bytes(udp)):
+            self.met.add("natt-udp-length")
+            udp.len = None
+        prev = udp.underlayer
+        if hasattr(prev, "nh") and prev.nh not in (None, 17):
+            self.met.add("natt-exthdr-nh")
+            prev.nh = 17
+        return out.__class__(bytes(out))
 
     def strip_natt_v6(self, pkt):
         """Removes the UDP header of IPv6 ESP-in-UDP (RFC 3948 §3.3 step 1
@@ -215,10 +248,14 @@ class XCheck(object):
             if inet.UDP not in pkt:
                 raise CaseError("no UDP header for NAT-T")
             u = pkt[inet.UDP]
-            res["udp"] = [u.sport, u.dport, u.len, u.chksum]
+            fresh = pkt.copy()
+            fresh[inet.UDP].chksum = None
+            fresh = fresh.__class__(bytes(fresh))
+            res["udp"] = [u.sport, u.dport, u.len, u.chksum, fresh[inet.UDP].chksum]
             if len(bytes(u)) != u.len:
                 raise CaseError("UDP length %d but %d octets follow" % (u.len, len(bytes(u))))
             if v6 and c["mode"] == "transport":
+                self.met.add("v6-natt-transport")
                 pkt = self.strip_natt_v6(pkt)
         layer = ipsec.ESP if c["proto"] == "ESP" else ipsec.AH
         if layer not in pkt:
@@ -234,6 +271,7 @@ class XCheck(object):
             if not hmac.compare_digest(b[-n:], self.esn_icv(sa, b[:-n], high)):
                 raise ipsec.IPSecIntegrityError("ICV over ESP || ESN high bits does not match")
             sa.check_spi(esp)
+            self.met.add("esp-esn-icv")
             inner = sa.decrypt(pkt, verify=False, esn_en=True, esn=high)
         else:
             inner = sa.decrypt(pkt, esn_en=bool(c["esn"]), esn=high)
