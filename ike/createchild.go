@@ -1,0 +1,459 @@
+package ike
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/bitw-dev/bitw/ike/group"
+	"github.com/bitw-dev/bitw/ike/keymat"
+	"github.com/bitw-dev/bitw/ike/message"
+	"github.com/bitw-dev/bitw/ipsec/proposal"
+)
+
+// childTask creates a Child SA with CREATE_CHILD_SA (RFC 7296 §1.3.1) or,
+// with a target, rekeys one (§1.3.3, §2.8).
+type childTask struct {
+	req      *childRequest
+	target   *childSA // the SA being rekeyed; cleared if the peer deletes it meanwhile
+	rekeying bool
+	child    *childSA
+	offer    *childOffer
+	ni       []byte
+	dh       group.Exchange
+	ke       proposal.KEID
+	retries  int
+}
+
+func (*childTask) exchange() message.ExchangeType { return message.ExchangeCreateChildSA }
+
+func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
+	if sa.state != IKEEstablished {
+		return nil, errSkip
+	}
+	var cfg *Child
+	var local, remote []TS
+	mode := ModeTunnel
+	if t.target != nil || t.rekeying {
+		old := t.target
+		if old == nil || (old.state != ChildInstalled && old.state != ChildRekeying) || old.ike != sa {
+			t.dropChild(m)
+			return nil, errSkip
+		}
+		t.rekeying = true
+		m.setChildState(old, ChildRekeying, "rekey started")
+		old.rekey = t
+		cfg, local, remote, mode = old.cfg, old.local, old.remote, old.mode
+	} else {
+		cfg = t.req.cfg
+		local, remote = m.childTS(sa, cfg)
+		if pk := t.req.packet; pk != nil {
+			local, remote = append([]TS{pk[0]}, local...), append([]TS{pk[1]}, remote...)
+		}
+		mode = cfg.Mode
+	}
+	if t.child == nil {
+		t.child = m.newChild(sa, cfg)
+		t.child.mode = mode
+	}
+	t.child.ike = sa
+	var p []message.Payload
+	if t.rekeying {
+		var spi [4]byte
+		binary.BigEndian.PutUint32(spi[:], t.target.spiIn)
+		p = append(p, &message.Notify{Type: message.NotifyRekeySA, Protocol: cfg.Protocol, SPI: spi[:]})
+	}
+	o, sp, err := m.offerChild(sa, t.child, local, remote, false)
+	if err != nil {
+		return nil, err
+	}
+	t.offer = o
+	p = append(p, sp...)
+	t.ni = m.nonce()
+	p = append(p, &message.Nonce{Data: t.ni})
+	if t.ke == proposal.KENone {
+		t.ke = pfsGroup(cfg.Proposals)
+	}
+	t.dh = nil
+	if t.ke != proposal.KENone {
+		dh, err := group.New(t.ke, m.cfg.Policy, m.rand)
+		if err != nil {
+			return nil, err
+		}
+		t.dh = dh
+		p = append(p, &message.KE{Group: t.ke, Data: dh.Public()})
+	}
+	p = append(p, tsPayloads(local, remote)...)
+	return p, nil
+}
+
+// pfsGroup is the first key exchange method of the child's proposals, or
+// none: PFS for CREATE_CHILD_SA (RFC 7296 §1.3.1).
+func pfsGroup(props []proposal.Proposal) proposal.KEID {
+	for _, p := range props {
+		for _, k := range p.KE {
+			if k != proposal.KENone {
+				return k
+			}
+		}
+	}
+	return proposal.KENone
+}
+
+func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	if n := resp.Notify(message.NotifyInvalidKEPayload); n != nil {
+		g, ok := n.KEGroup()
+		if !ok || g == t.ke || !offersKE(t.child.cfg.Proposals, g) || t.retries >= maxInitRetries {
+			return &notifyError{message.NotifyInvalidKEPayload}
+		}
+		t.retries++
+		t.ke = g
+		return errRetry
+	}
+	if n := resp.ErrorNotify(); n != nil {
+		return &notifyError{n.Type}
+	}
+	nonce := message.Find[*message.Nonce](resp)
+	if nonce == nil || len(nonce.Data) < keymat.MinNonceLen || len(nonce.Data) > keymat.MaxNonceLen {
+		return errors.New("ike: CREATE_CHILD_SA response without a valid nonce")
+	}
+	var shared []byte
+	if t.dh != nil {
+		if ke := message.Find[*message.KE](resp); ke != nil {
+			if ke.Group != t.ke {
+				return fmt.Errorf("ike: responder's KE is %v, we sent %v", ke.Group, t.ke)
+			}
+			s, err := t.dh.Shared(ke.Data)
+			if err != nil {
+				return err
+			}
+			shared = s
+			defer clear(shared)
+		}
+	}
+	keys, err := m.completeChild(sa, t.offer, resp, t.ni, nonce.Data, shared)
+	if err != nil {
+		return err
+	}
+	c := t.child
+	c.ni, c.nr = t.ni, bytes.Clone(nonce.Data)
+	old := t.target
+	t.dh = nil
+	if !t.rekeying || old == nil {
+		// A new Child SA, or a rekey whose old SA the peer deleted
+		// meanwhile: the new one stands on its own (RFC 7296 §2.25.1).
+		sa.children = append(sa.children, c)
+		m.setChildState(c, ChildInstalling, "CREATE_CHILD_SA")
+		if err := m.installChild(c, keys, true, true); err != nil {
+			m.destroyChild(c, "install failed")
+			return err
+		}
+		if t.req != nil {
+			t.req.finish(nil)
+		}
+		return nil
+	}
+	old.rekey = nil
+	c.rekeyOf = old
+	m.shareReqID(c, old)
+	sa.children = append(sa.children, c)
+	m.setChildState(c, ChildInstalling, "rekey")
+	winner := m.rekeyWinner(old, c)
+	if winner != c {
+		// Simultaneous rekey and ours holds the lowest nonce: our new SA
+		// is the redundant one and we delete it (RFC 7296 §2.8.1). The
+		// peer's replaces the old SA and the peer deletes the old one.
+		m.logChild(c, slog.LevelInfo, "rekey collision lost: deleting our redundant SA")
+		if err := m.installChild(c, keys, true, false); err != nil {
+			m.destroyChild(c, "install failed")
+			return nil
+		}
+		m.dropPendingOutbound(c)
+		m.setChildState(old, ChildRekeyed, "rekey collision: the peer's SA replaces it")
+		old.successor = winner
+		m.queueTask(sa, &deleteChildTask{child: c})
+		return nil
+	}
+	if err := m.installChild(c, keys, true, true); err != nil {
+		m.destroyChild(c, "install failed")
+		m.setChildState(old, ChildInstalled, "rekey failed")
+		return nil
+	}
+	for _, p := range old.peerRekeys {
+		// The peer's SAs from the collision are redundant: the peer
+		// deletes them, and they never carry our traffic.
+		m.dropPendingOutbound(p)
+	}
+	m.setChildState(old, ChildRekeyed, "rekeyed")
+	old.successor = c
+	m.logChild(old, slog.LevelInfo, "Child SA rekeyed", "new_in", fmt.Sprintf("%08x", c.spiIn), "new_out", fmt.Sprintf("%08x", c.spiOut))
+	m.queueTask(sa, &deleteChildTask{child: old})
+	return nil
+}
+
+// rekeyWinner applies RFC 7296 §2.8.1 to our new SA ours and the SAs the
+// peer created by rekeying old meanwhile: the exchange with the lowest of
+// the nonces loses.
+func (m *Manager) rekeyWinner(old, ours *childSA) *childSA {
+	winner := ours
+	best := minNonce(ours.ni, ours.nr)
+	for _, p := range old.peerRekeys {
+		if p.state == childDestroyed || p.state == ChildDeleting {
+			continue
+		}
+		if n := minNonce(p.ni, p.nr); bytes.Compare(best, n) < 0 {
+			winner, best = p, n
+		}
+	}
+	return winner
+}
+
+func minNonce(a, b []byte) []byte {
+	if bytes.Compare(a, b) < 0 {
+		return a
+	}
+	return b
+}
+
+func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
+	t.dropChild(m)
+	if old := t.target; old != nil && old.rekey == t {
+		old.rekey = nil
+		if old.state == ChildRekeying {
+			var ne *notifyError
+			switch {
+			case len(old.peerRekeys) > 0:
+				// Our rekey failed but the peer's went through.
+				m.setChildState(old, ChildRekeyed, "the peer rekeyed it")
+				old.successor = old.peerRekeys[0]
+			case errors.As(err, &ne) && ne.t == message.NotifyChildSANotFound:
+				m.destroyChild(old, "the peer does not know it")
+			default:
+				m.setChildState(old, ChildInstalled, "rekey failed")
+				if errors.As(err, &ne) && old.ike.state != ikeDestroyed {
+					// TEMPORARY_FAILURE and the like: try again soon
+					// (RFC 7296 §2.25 asks for a random delay).
+					m.schedule(&old.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+				}
+			}
+		}
+	}
+	if t.req != nil {
+		t.req.finish(err)
+	}
+	if !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip) {
+		m.logIKE(sa, slog.LevelWarn, "CREATE_CHILD_SA failed", "err", err)
+	}
+}
+
+// dropChild releases the SPI of a Child SA that was never installed.
+func (t *childTask) dropChild(m *Manager) {
+	if c := t.child; c != nil && c.state == 0 {
+		if c.spiIn != 0 {
+			m.deps.Installer.ReleaseSPI(c.cfg.Protocol, c.spiIn)
+			c.spiIn = 0
+		}
+		t.child = nil
+	}
+}
+
+// shareReqID gives a rekeyed SA its predecessor's ReqID, so the data
+// plane switches outbound traffic atomically.
+func (m *Manager) shareReqID(c, old *childSA) {
+	if old.reqID == 0 {
+		return
+	}
+	if e := m.reqIDs[old.reqKey]; e != nil {
+		e.refs++
+		c.reqID, c.reqKey = old.reqID, old.reqKey
+	}
+}
+
+// respondCreateChild answers CREATE_CHILD_SA: a new Child SA, a Child SA
+// rekey (REKEY_SA) or an IKE SA rekey (an IKE proposal).
+func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message.Payload, bool) {
+	if sa.state == IKEConnecting {
+		return nil, false
+	}
+	fail := func(t message.NotifyType) ([]message.Payload, bool) {
+		return []message.Payload{&message.Notify{Type: t}}, true
+	}
+	if sa.state == IKEDeleting {
+		return fail(message.NotifyTemporaryFailure)
+	}
+	saP, nonce := message.Find[*message.SA](msg), message.Find[*message.Nonce](msg)
+	if saP == nil || nonce == nil || len(saP.Proposals) == 0 ||
+		len(nonce.Data) < keymat.MinNonceLen || len(nonce.Data) > keymat.MaxNonceLen {
+		return fail(message.NotifyInvalidSyntax)
+	}
+	rekeyN := msg.Notify(message.NotifyRekeySA)
+	if rekeyN == nil && saP.Proposals[0].Protocol == proposal.ProtoIKE {
+		return m.respondIKERekey(sa, msg)
+	}
+	// While our IKE rekey is outstanding, Child SAs wait (RFC 7296 §2.25.2).
+	if sa.state == IKERekeying {
+		return fail(message.NotifyTemporaryFailure)
+	}
+	var old *childSA
+	if rekeyN != nil {
+		spi, ok := rekeyN.ChildSPI()
+		if !ok {
+			return fail(message.NotifyInvalidSyntax)
+		}
+		old = sa.childByOutSPI(rekeyN.Protocol, spi)
+		if old == nil {
+			return []message.Payload{&message.Notify{Type: message.NotifyChildSANotFound, Protocol: rekeyN.Protocol,
+				SPI: rekeyN.SPI}}, true
+		}
+		if old.state != ChildInstalled && old.state != ChildRekeying {
+			// Being deleted, or already replaced (RFC 7296 §2.25.1).
+			return fail(message.NotifyTemporaryFailure)
+		}
+	}
+	nr := m.nonce()
+	res, ker := m.acceptChild(sa, msg, old, false, nonce.Data, nr, message.Find[*message.KE](msg))
+	if res.notify == message.NotifyInvalidKEPayload {
+		m.stats.InvalidKESent++
+		return []message.Payload{message.InvalidKENotify(res.notifyKE)}, true
+	}
+	if res.notify != 0 {
+		return fail(res.notify)
+	}
+	c := res.child
+	c.ni, c.nr = bytes.Clone(nonce.Data), nr
+	if old != nil {
+		m.shareReqID(c, old)
+	}
+	sa.children = append(sa.children, c)
+	m.setChildState(c, ChildInstalling, "CREATE_CHILD_SA request")
+	if err := m.installChild(c, res.keys, false, old == nil); err != nil {
+		m.logChild(c, slog.LevelError, "installing Child SA failed", "err", err)
+		m.destroyChild(c, "install failed")
+		return fail(message.NotifyNoProposalChosen)
+	}
+	if old != nil {
+		if old.rekey != nil {
+			// We are rekeying it too: decided when our response comes.
+			old.peerRekeys = append(old.peerRekeys, c)
+			m.logChild(old, slog.LevelInfo, "simultaneous rekey")
+		} else {
+			m.setChildState(old, ChildRekeyed, "rekeyed by the peer")
+			old.successor = c
+		}
+	}
+	p := append(res.payloads, &message.Nonce{Data: nr})
+	if ker != nil {
+		p = append(p, &message.KE{Group: res.child.suite.KE, Data: ker})
+	}
+	return append(p, childTSPayloads(c)...), true
+}
+
+// childByOutSPI finds a Child SA by the SPI the peer uses inbound.
+func (sa *ikeSA) childByOutSPI(proto proposal.Protocol, spi uint32) *childSA {
+	for _, c := range sa.children {
+		if c.spiOut == spi && c.cfg.Protocol == proto {
+			return c
+		}
+	}
+	return nil
+}
+
+// deleteChildTask deletes a Child SA with INFORMATIONAL (RFC 7296 §1.4.1).
+type deleteChildTask struct {
+	child *childSA
+	done  func(error)
+}
+
+func (*deleteChildTask) exchange() message.ExchangeType { return message.ExchangeInformational }
+
+func (t *deleteChildTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
+	c := t.child
+	if c.state == childDestroyed || c.ike != sa {
+		return nil, errSkip
+	}
+	m.setChildState(c, ChildDeleting, "deleting")
+	return []message.Payload{&message.Delete{Protocol: c.cfg.Protocol, SPIs: []uint32{c.spiIn}}}, nil
+}
+
+func (t *deleteChildTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	m.destroyChild(t.child, "deleted")
+	if t.done != nil {
+		t.done(nil)
+	}
+	return nil
+}
+
+func (t *deleteChildTask) abort(m *Manager, sa *ikeSA, err error) {
+	if !errors.Is(err, errSkip) {
+		m.destroyChild(t.child, "delete aborted")
+	}
+	if t.done != nil {
+		t.done(err)
+	}
+}
+
+// peerDeletesChildren handles a peer's Delete payload for Child SAs and
+// returns our inbound SPIs for the answer.
+func (m *Manager) peerDeletesChildren(sa *ikeSA, d *message.Delete) []uint32 {
+	var ours []uint32
+	for _, spi := range d.SPIs {
+		c := sa.childByOutSPI(d.Protocol, spi)
+		if c == nil {
+			continue
+		}
+		if c.state == ChildDeleting {
+			// Both ends delete it (RFC 7296 §1.4.1): the outbound SA
+			// goes now, the rest when our request is answered, and the
+			// answer names nothing.
+			if c.outOK {
+				if err := m.deps.Installer.DeleteSA(c.outKey); err != nil {
+					m.stats.InstallErrors++
+				}
+				c.outOK = false
+			}
+			continue
+		}
+		// Successors waiting for this SA to go take over outbound now.
+		for _, s := range slices.Clone(sa.children) {
+			if s.rekeyOf == c && s.pendingOut != nil && s.state == ChildInstalled {
+				m.installPendingOutbound(s, false)
+			}
+		}
+		ours = append(ours, c.spiIn)
+		replaced := c.state == ChildRekeyed || c.successor != nil
+		cfg, conn := c.cfg, sa.conn
+		m.destroyChild(c, "deleted by the peer")
+		if !replaced {
+			m.closeAction(conn, cfg)
+		}
+	}
+	return ours
+}
+
+// startChildRekey queues a rekey of c (rekey_time or a soft expiry).
+func (m *Manager) startChildRekey(c *childSA) {
+	if c == nil || c.state != ChildInstalled {
+		return
+	}
+	sa := c.ike
+	if sa.state != IKEEstablished {
+		// Retry once the IKE SA is settled (an IKE rekey moves c).
+		m.schedule(&c.tRekey, m.cfg.RetransmitTimeout)
+		return
+	}
+	m.logChild(c, slog.LevelInfo, "rekeying Child SA")
+	m.queueTask(sa, &childTask{target: c})
+}
+
+// childExpired deletes a Child SA at its life_time.
+func (m *Manager) childExpired(c *childSA) {
+	if c == nil || c.state == childDestroyed || c.state == ChildDeleting {
+		return
+	}
+	m.logChild(c, slog.LevelInfo, "Child SA life time reached")
+	m.queueTask(c.ike, &deleteChildTask{child: c})
+}

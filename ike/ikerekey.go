@@ -1,0 +1,297 @@
+package ike
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/bitw-dev/bitw/ike/group"
+	"github.com/bitw-dev/bitw/ike/keymat"
+	"github.com/bitw-dev/bitw/ike/message"
+	"github.com/bitw-dev/bitw/ipsec/proposal"
+)
+
+// ikeRekeyTask rekeys the IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2,
+// §2.18). Additional key exchanges (RFC 9370) would need IKE_FOLLOWUP_KE;
+// a rekey proposes the connection's proposals without them, and the new
+// SA's keys still depend on the old SK_d, which they protected.
+type ikeRekeyTask struct {
+	spiI    uint64
+	ni      []byte
+	dh      group.Exchange
+	ke      proposal.KEID
+	retries int
+	props   []proposal.Proposal
+}
+
+func (*ikeRekeyTask) exchange() message.ExchangeType { return message.ExchangeCreateChildSA }
+
+// rekeyProposals are a connection's IKE proposals without additional key
+// exchanges.
+func rekeyProposals(conn *Connection) []proposal.Proposal {
+	out := slices.Clone(conn.Proposals)
+	for i := range out {
+		out[i].AddKE = [7][]proposal.KEID{}
+	}
+	return out
+}
+
+func (t *ikeRekeyTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
+	if sa.state != IKEEstablished && sa.ikeRekey != t {
+		return nil, errSkip
+	}
+	m.setIKEState(sa, IKERekeying, "rekey started")
+	sa.ikeRekey = t
+	t.props = rekeyProposals(sa.conn)
+	if t.spiI == 0 {
+		t.spiI = m.randUint64()
+	}
+	if t.ke == proposal.KENone {
+		t.ke = sa.suite.KE
+	}
+	dh, err := group.New(t.ke, m.cfg.Policy, m.rand)
+	if err != nil {
+		return nil, err
+	}
+	t.dh = dh
+	t.ni = m.nonce()
+	var spi [8]byte
+	binary.BigEndian.PutUint64(spi[:], t.spiI)
+	return []message.Payload{
+		&message.SA{Proposals: offerFor(t.props, spi[:], negotiateOpts{})},
+		&message.Nonce{Data: t.ni},
+		&message.KE{Group: t.ke, Data: dh.Public()},
+	}, nil
+}
+
+func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	if n := resp.Notify(message.NotifyInvalidKEPayload); n != nil {
+		g, ok := n.KEGroup()
+		if !ok || g == t.ke || !offersKE(t.props, g) || t.retries >= maxInitRetries {
+			return &notifyError{message.NotifyInvalidKEPayload}
+		}
+		t.retries++
+		t.ke = g
+		return errRetry
+	}
+	if n := resp.ErrorNotify(); n != nil {
+		return &notifyError{n.Type}
+	}
+	sel, err := checkChosen(message.Find[*message.SA](resp), t.props, negotiateOpts{})
+	if err != nil {
+		return err
+	}
+	nonce, ke := message.Find[*message.Nonce](resp), message.Find[*message.KE](resp)
+	if len(sel.spi) != 8 || nonce == nil || ke == nil || ke.Group != t.ke || ke.Group != sel.suite.KE ||
+		len(nonce.Data) < keymat.MinNonceLen || len(nonce.Data) > keymat.MaxNonceLen {
+		return errors.New("ike: invalid IKE SA rekey response")
+	}
+	if err := sel.suite.Check(m.cfg.Policy); err != nil {
+		return err
+	}
+	gir, err := t.dh.Shared(ke.Data)
+	if err != nil {
+		return err
+	}
+	defer clear(gir)
+	spiR := binary.BigEndian.Uint64(sel.spi)
+	keys, err := sa.keys.Rekey(sel.suite, t.ni, nonce.Data, t.spiI, spiR, gir)
+	if err != nil {
+		return err
+	}
+	nsa, err := m.rekeyedSA(sa, true, t.spiI, spiR, sel.suite, keys, t.ni, nonce.Data)
+	if err != nil {
+		return err
+	}
+	sa.ikeRekey = nil
+	winner := nsa
+	best := minNonce(t.ni, nonce.Data)
+	for _, p := range sa.peerRekeys {
+		if p.state != ikeDestroyed {
+			if n := minNonce(p.rekeyNi, p.rekeyNr); bytes.Compare(best, n) < 0 {
+				winner, best = p, n
+			}
+		}
+	}
+	m.moveToSuccessor(sa, winner)
+	if winner != nsa {
+		// Simultaneous IKE rekey, ours with the lowest nonce: our new SA
+		// is redundant and we delete it; the peer deletes the old one
+		// (RFC 7296 §2.8.2).
+		m.logIKE(nsa, slog.LevelInfo, "IKE rekey collision lost: deleting our redundant IKE SA")
+		m.schedule(&sa.tDeleteWait, m.outboundWait())
+		m.deleteIKE(nsa, nil)
+		return nil
+	}
+	m.logIKE(sa, slog.LevelInfo, "IKE SA rekeyed", "new", fmt.Sprintf("%016x_i %016x_r", nsa.spiI, nsa.spiR))
+	m.deleteIKE(sa, nil)
+	return nil
+}
+
+func (t *ikeRekeyTask) abort(m *Manager, sa *ikeSA, err error) {
+	if sa.ikeRekey != t {
+		return
+	}
+	sa.ikeRekey = nil
+	if sa.state != IKERekeying {
+		return
+	}
+	for _, p := range sa.peerRekeys {
+		if p.state != ikeDestroyed {
+			// Ours failed, the peer's went through.
+			m.moveToSuccessor(sa, p)
+			m.schedule(&sa.tDeleteWait, m.outboundWait())
+			return
+		}
+	}
+	m.setIKEState(sa, IKEEstablished, "rekey failed")
+	var ne *notifyError
+	if errors.As(err, &ne) {
+		m.logIKE(sa, slog.LevelWarn, "IKE SA rekey failed", "err", err)
+		m.schedule(&sa.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+	}
+}
+
+// rekeyedSA creates the IKE SA that replaces old (RFC 7296 §2.18): the
+// rekey's initiator is the new SA's original initiator, and Message IDs
+// start again at zero.
+func (m *Manager) rekeyedSA(old *ikeSA, initiator bool, spiI, spiR uint64, suite proposal.Suite, keys *keymat.IKEKeys, ni, nr []byte) (*ikeSA, error) {
+	nsa := m.newIKESA(initiator)
+	nsa.conn = old.conn
+	nsa.spiI, nsa.spiR = spiI, spiR
+	nsa.local, nsa.remote = old.local, old.remote
+	nsa.natLocal, nsa.natRemote = old.natLocal, old.natRemote
+	nsa.suite = suite
+	nsa.localID, nsa.remoteID = old.localID, old.remoteID
+	nsa.peerFrag, nsa.peerChildless = old.peerFrag, old.peerChildless
+	nsa.rekeyNi, nsa.rekeyNr = bytes.Clone(ni), bytes.Clone(nr)
+	if err := m.setKeys(nsa, keys); err != nil {
+		keys.Wipe()
+		return nil, err
+	}
+	m.sas[nsa.ourSPI()] = nsa
+	m.setIKEState(nsa, IKEEstablished, "rekey")
+	nsa.established = m.now
+	nsa.lastRecv = m.now
+	m.armIKETimers(nsa)
+	return nsa, nil
+}
+
+// moveToSuccessor hands old's Child SAs, leases and queued Child SA work
+// to the IKE SA that replaces it, and marks old for deletion.
+func (m *Manager) moveToSuccessor(old, nsa *ikeSA) {
+	for _, c := range old.children {
+		c.ike = nsa
+		c.tRekey.sa, c.tExpire.sa, c.tOutbound.sa = nsa, nsa, nsa
+	}
+	nsa.children = append(nsa.children, old.children...)
+	old.children = nil
+	nsa.leases = append(nsa.leases, old.leases...)
+	old.leases = nil
+	nsa.vips = append(nsa.vips, old.vips...)
+	var keep []task
+	for _, t := range old.queue {
+		switch t.(type) {
+		case *childTask, *deleteChildTask:
+			nsa.queue = append(nsa.queue, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	old.queue = keep
+	nsa.waiting = append(nsa.waiting, old.waiting...)
+	old.waiting = nil
+	old.rekeyedTo = nsa
+	m.stop(&old.tRekey)
+	m.stop(&old.tExpire)
+	m.stop(&old.tDPD)
+	m.stop(&old.tKeepalive)
+	if old.state != IKEDeleting {
+		m.setIKEState(old, IKEDeleting, "rekeyed")
+	}
+	m.kick(nsa)
+}
+
+// respondIKERekey answers a peer's IKE SA rekey.
+func (m *Manager) respondIKERekey(sa *ikeSA, msg *message.Message) ([]message.Payload, bool) {
+	fail := func(t message.NotifyType) ([]message.Payload, bool) {
+		return []message.Payload{&message.Notify{Type: t}}, true
+	}
+	if _, busy := sa.active.taskOf().(*childTask); busy {
+		// Our Child SA exchange is in flight (RFC 7296 §2.25.2).
+		return fail(message.NotifyTemporaryFailure)
+	}
+	sel, err := choose(message.Find[*message.SA](msg).Proposals, rekeyProposals(sa.conn), m.cfg.Policy, negotiateOpts{})
+	if err != nil || len(sel.spi) != 8 {
+		return fail(message.NotifyNoProposalChosen)
+	}
+	ke := message.Find[*message.KE](msg)
+	if ke == nil || ke.Group != sel.suite.KE {
+		m.stats.InvalidKESent++
+		return []message.Payload{message.InvalidKENotify(sel.suite.KE)}, true
+	}
+	ni := message.Find[*message.Nonce](msg).Data
+	nr := m.nonce()
+	ker, gir, err := group.Respond(ke.Group, m.cfg.Policy, m.rand, ke.Data)
+	if err != nil {
+		return fail(message.NotifyInvalidSyntax)
+	}
+	defer clear(gir)
+	spiI, spiR := binary.BigEndian.Uint64(sel.spi), m.randUint64()
+	keys, err := sa.keys.Rekey(sel.suite, ni, nr, spiI, spiR, gir)
+	if err != nil {
+		return fail(message.NotifyNoProposalChosen)
+	}
+	nsa, err := m.rekeyedSA(sa, false, spiI, spiR, sel.suite, keys, ni, nr)
+	if err != nil {
+		return fail(message.NotifyNoProposalChosen)
+	}
+	if sa.ikeRekey != nil {
+		sa.peerRekeys = append(sa.peerRekeys, nsa)
+		m.logIKE(sa, slog.LevelInfo, "simultaneous IKE SA rekey")
+	} else {
+		m.moveToSuccessor(sa, nsa)
+		// The peer deletes the old SA; if that never comes, we do.
+		m.schedule(&sa.tDeleteWait, m.outboundWait())
+	}
+	var spi [8]byte
+	binary.BigEndian.PutUint64(spi[:], spiR)
+	return []message.Payload{
+		&message.SA{Proposals: []message.Proposal{message.ProposalFromSuite(sel.number, spi[:], sel.suite)}},
+		&message.Nonce{Data: nr},
+		&message.KE{Group: ke.Group, Data: ker},
+	}, true
+}
+
+// taskOf is the outstanding request's task, or nil.
+func (r *request) taskOf() task {
+	if r == nil {
+		return nil
+	}
+	return r.t
+}
+
+// startIKERekey queues an IKE SA rekey (rekey_time).
+func (m *Manager) startIKERekey(sa *ikeSA) {
+	if sa.state != IKEEstablished {
+		if sa.state == IKERekeying {
+			return
+		}
+		m.schedule(&sa.tRekey, m.cfg.RetransmitTimeout)
+		return
+	}
+	m.logIKE(sa, slog.LevelInfo, "rekeying IKE SA")
+	m.queueTask(sa, &ikeRekeyTask{})
+}
+
+// ikeExpired deletes an IKE SA whose rekey did not succeed in over_time.
+func (m *Manager) ikeExpired(sa *ikeSA) {
+	if sa.state == IKEEstablished || sa.state == IKERekeying {
+		m.logIKE(sa, slog.LevelWarn, "IKE SA lifetime over without a rekey")
+		m.deleteIKE(sa, nil)
+	}
+}

@@ -1,0 +1,134 @@
+package ike
+
+import (
+	"container/heap"
+	"time"
+)
+
+// timerKind says what a timer does when it fires.
+type timerKind uint8
+
+const (
+	timerRetransmit    timerKind = iota + 1 // resend our outstanding request or give up
+	timerHalfOpen                           // initial exchanges took too long
+	timerDPD                                // idle: check liveness
+	timerIKERekey                           // rekey the IKE SA
+	timerIKEExpire                          // over_time passed without a successful rekey
+	timerKeepalive                          // NAT keepalive (RFC 3948 §4)
+	timerReassembly                         // expire incomplete fragmented messages
+	timerDeleteWait                         // a deleted SA lingers for late messages
+	timerChildRekey                         // rekey a Child SA
+	timerChildExpire                        // a Child SA's life_time ends
+	timerChildOutbound                      // responder of a rekey: the old SA's DELETE never came
+	timerRetry                              // initiate again (keyingtries, dpd_action, close_action)
+	timerCookieRotate                       // new cookie secret
+)
+
+// timer is one pending deadline. Timers live inside the SA they belong
+// to, so scheduling allocates nothing.
+type timer struct {
+	when  time.Time
+	index int // position in the heap; -1 when not scheduled
+	kind  timerKind
+	sa    *ikeSA
+	child *childSA
+	conn  *Connection // timerRetry
+}
+
+func (t *timer) init(kind timerKind, sa *ikeSA, child *childSA) {
+	t.kind, t.sa, t.child, t.index = kind, sa, child, -1
+}
+
+func (t *timer) scheduled() bool { return t.index >= 0 }
+
+// timerHeap orders timers by deadline.
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*timer)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
+}
+
+// schedule (re)arms t to fire d from now.
+func (m *Manager) schedule(t *timer, d time.Duration) {
+	m.scheduleAt(t, m.now.Add(d))
+}
+
+func (m *Manager) scheduleAt(t *timer, when time.Time) {
+	t.when = when
+	if t.scheduled() {
+		heap.Fix(&m.timers, t.index)
+		return
+	}
+	heap.Push(&m.timers, t)
+}
+
+// stop disarms t; stopping an idle timer does nothing.
+func (m *Manager) stop(t *timer) {
+	if t.scheduled() {
+		heap.Remove(&m.timers, t.index)
+	}
+}
+
+// NextDeadline returns when Tick next has work, if any timer is armed.
+func (m *Manager) NextDeadline() (time.Time, bool) {
+	if len(m.timers) == 0 {
+		return time.Time{}, false
+	}
+	return m.timers[0].when, true
+}
+
+// Tick runs every timer due at the clock's current time.
+func (m *Manager) Tick() {
+	m.now = m.clock.Now()
+	for len(m.timers) > 0 && !m.timers[0].when.After(m.now) {
+		t := heap.Pop(&m.timers).(*timer)
+		m.fire(t)
+	}
+}
+
+func (m *Manager) fire(t *timer) {
+	switch t.kind {
+	case timerRetransmit:
+		m.retransmit(t.sa)
+	case timerHalfOpen:
+		m.halfOpenExpired(t.sa)
+	case timerDPD:
+		m.dpdCheck(t.sa)
+	case timerIKERekey:
+		m.startIKERekey(t.sa)
+	case timerIKEExpire:
+		m.ikeExpired(t.sa)
+	case timerKeepalive:
+		m.sendKeepalive(t.sa)
+	case timerReassembly:
+		m.expireFragments(t.sa)
+	case timerDeleteWait:
+		m.destroyIKE(t.sa, "delete wait over")
+	case timerChildRekey:
+		m.startChildRekey(t.child)
+	case timerChildExpire:
+		m.childExpired(t.child)
+	case timerChildOutbound:
+		m.installPendingOutbound(t.child, true)
+	case timerRetry:
+		m.retryTimerFired(t)
+	case timerCookieRotate:
+		m.cookies.rotate(m)
+	}
+}
