@@ -262,3 +262,28 @@ func TestEngineFailClosed(t *testing.T) {
 		t.Fatalf("%d cleartext frames on black", x)
 	}
 }
+
+// IPv6 inside IPv4 ESP: NDP on both red links, hop limits, and the real
+// engine's IPv6 tunnel path.
+func TestEngineTwoGatewaysIPv6(t *testing.T) {
+	clk := faketime.NewManualClock()
+	ea, eb := ipsec.New(ipsec.Config{}), ipsec.New(ipsec.Config{})
+	s := suite(t, "aes128gcm16")
+	installTunnel(t, ea, "203.0.113.1", "203.0.113.2", "2001:db8:1::/64", "2001:db8:2::/64", 0xa0000002, 0xb0000002, s, false)
+	installTunnel(t, eb, "203.0.113.2", "203.0.113.1", "2001:db8:2::/64", "2001:db8:1::/64", 0xb0000002, 0xa0000002, s, false)
+	a := newGW(t, gwOpts{red: "192.168.1.1/24", red6: "2001:db8:1::1/64", black: "203.0.113.1/24", clk: clk, dp: ea})
+	b := newGW(t, gwOpts{red: "192.168.2.1/24", red6: "2001:db8:2::1/64", black: "203.0.113.2/24", clk: clk, dp: eb,
+		macRed: netstack.MAC{2, 0, 0, 1, 0xa, 1}, macBlack: netstack.MAC{2, 0, 0, 1, 0xb, 1}})
+	go splice(a.black, b.black)
+	go splice(b.black, a.black)
+	waitReady(t, a)
+	waitReady(t, b)
+	ha := newHost(t, a.red, clk, "2001:db8:1::10/64", "2001:db8:1::1")
+	newHost(t, b.red, clk, "2001:db8:2::10/64", "2001:db8:2::1")
+	if err := ping(t, ha, clk, "2001:db8:2::10", 1000); err != nil {
+		t.Fatalf("ping6 across: %v\na=%+v\nb=%+v", err, a.s.Counters(), b.s.Counters())
+	}
+	if ca := a.s.Counters(); ca.Encapsulated == 0 || ca.Decapsulated == 0 {
+		t.Fatalf("counters %+v", ca)
+	}
+}
