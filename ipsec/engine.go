@@ -259,8 +259,8 @@ type SAUpdate struct {
 }
 
 // UpdateSA applies u to the SA named k. Packets in flight use either the
-// old or the new path, never a mix. A changed Dst changes the SA's key;
-// the new key is returned.
+// old or the new path, never a mix. A changed Dst (or Src, for an SA with
+// MatchSrc) changes the SA's key; the new key is returned.
 func (e *Engine) UpdateSA(k SAKey, u SAUpdate) (SAKey, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -287,6 +287,9 @@ func (e *Engine) UpdateSA(k SAKey, u SAUpdate) (SAKey, error) {
 	}
 	nk := k
 	nk.Dst = p.dst
+	if sa.matchSrc {
+		nk.Src = p.src
+	}
 	if nk != k {
 		if _, ok := e.sas[nk]; ok {
 			return k, fmt.Errorf("%w: %s", ErrSAExists, nk)

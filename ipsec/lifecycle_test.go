@@ -466,3 +466,62 @@ func TestAllocSPI(t *testing.T) {
 		t.Fatalf("%d reservations after expiry", n)
 	}
 }
+
+// TestLookupFlags: two inbound SAs share an SPI and differ by destination
+// or source; the lookup flags (RFC 4301 §4.1) pick the right one.
+func TestLookupFlags(t *testing.T) {
+	for _, bySrc := range []bool{false, true} {
+		e := New(Config{Rand: newTestRand(1)})
+		a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.8")
+		mk := func(addr netip.Addr, key byte) SAConfig {
+			enc, _ := testKeys(gcm128(), key)
+			c := SAConfig{Dir: DirIn, SPI: 0x4242, Mode: ModeTunnel, Src: gwA4, Dst: addr, Suite: gcm128(), EncKey: enc,
+				Selectors: Selectors{Local: []TS{PrefixTS(redB4)}, Remote: []TS{PrefixTS(redA4)}}, MatchDst: true}
+			if bySrc {
+				c.Src, c.Dst, c.MatchDst, c.MatchSrc = addr, gwB4, false, true
+			}
+			return c
+		}
+		for i, addr := range []netip.Addr{a, b} {
+			if err := e.AddSA(mk(addr, byte(0x30+i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A third SA with the same SPI and no flags would be ambiguous.
+		plain := mk(gwB4, 0x50)
+		plain.MatchDst, plain.MatchSrc = false, false
+		if err := e.AddSA(plain); !errors.Is(err, ErrSPIInUse) {
+			t.Fatalf("ambiguous SA: %v", err)
+		}
+		for i, addr := range []netip.Addr{a, b} {
+			// A sender with the key of SA i, addressed to match it.
+			tp := newPair(t, pairConfig{suite: gcm128(), mode: ModeTunnel, spi: 0x4242})
+			out := mk(addr, byte(0x30+i))
+			out.Dir, out.ReqID, out.Selectors = DirOut, 7, Selectors{Local: []TS{PrefixTS(redA4)}, Remote: []TS{PrefixTS(redB4)}}
+			tp.a.DeleteSA(tp.out.Key())
+			if err := tp.a.AddSA(out); err != nil {
+				t.Fatal(err)
+			}
+			pkt := bufferWith(tp.packet(30))
+			if r := tp.a.Outbound(pkt, 1500); r.Verdict != VerdictForward {
+				t.Fatal(r)
+			}
+			if r := e.Inbound(pkt); r.Verdict != VerdictForward {
+				t.Fatalf("bySrc=%v SA %d: %+v %s", bySrc, i, r, nonzero(e.Drops()))
+			}
+			// The same packet re-addressed to the other SA fails its ICV.
+			b2 := bufferWith(tp.packet(30))
+			tp.a.Outbound(b2, 1500)
+			other := []netip.Addr{b, a}[i]
+			if bySrc {
+				putAddr(b2.Bytes()[ipv4Src:], other)
+			} else {
+				putAddr(b2.Bytes()[ipv4Dst:], other)
+			}
+			setIPv4Checksum(b2.Bytes()[:20])
+			if r := e.Inbound(b2); r.Reason != DropAuth {
+				t.Fatalf("bySrc=%v SA %d re-addressed: %+v", bySrc, i, r)
+			}
+		}
+	}
+}

@@ -161,22 +161,33 @@ type SAConfig struct {
 }
 
 // SAKey names an installed SA: RFC 4301 §4.1 identifies an SA by SPI,
-// destination and protocol; the direction separates our inbound SAs from
-// outbound ones that a peer may have given the same SPI.
+// destination and protocol, and by source too where the SA's lookup asks
+// for it (Src is set only for SAs with MatchSrc); the direction separates
+// our inbound SAs from outbound ones that a peer may have given the same
+// SPI.
 type SAKey struct {
 	Dir   Direction
 	Proto proposal.Protocol
 	SPI   uint32
 	Dst   netip.Addr
+	Src   netip.Addr
 }
 
 func (k SAKey) String() string {
-	return fmt.Sprintf("%s %s %08x dst %s", k.Dir, k.Proto, k.SPI, k.Dst)
+	s := fmt.Sprintf("%s %s %08x dst %s", k.Dir, k.Proto, k.SPI, k.Dst)
+	if k.Src.IsValid() {
+		s += " src " + k.Src.String()
+	}
+	return s
 }
 
 // Key returns the key the SA will be installed under.
 func (c *SAConfig) Key() SAKey {
-	return SAKey{Dir: c.Dir, Proto: c.Suite.Protocol, SPI: c.SPI, Dst: c.Dst.Unmap()}
+	k := SAKey{Dir: c.Dir, Proto: c.Suite.Protocol, SPI: c.SPI, Dst: c.Dst.Unmap()}
+	if c.MatchSrc {
+		k.Src = c.Src.Unmap()
+	}
+	return k
 }
 
 // SA state bits.
@@ -251,7 +262,11 @@ type SA struct {
 // changed since AddSA.
 func (sa *SA) currentKey() SAKey {
 	k := sa.key
-	k.Dst = sa.path.Load().dst
+	p := sa.path.Load()
+	k.Dst = p.dst
+	if sa.matchSrc {
+		k.Src = p.src
+	}
 	return k
 }
 
