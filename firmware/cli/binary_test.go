@@ -87,8 +87,12 @@ func TestBinary(t *testing.T) {
 			t.Errorf("line %q: want %s:%d: why", l, bad, wantLines[i])
 		}
 	}
-	if code, _, errs := runBitw(t, bin, "up", "site-b"); code != 2 || !strings.HasPrefix(errs, `bitw: unknown command "up"`) {
-		t.Errorf("unimplemented verb: exit %d, stderr %q", code, errs)
+	none := filepath.Join(t.TempDir(), "none.sock")
+	if code, _, errs := runBitw(t, bin, "up", "site-b", "-s", none); code != 1 || errs != "bitw: no bitw instance at "+none+": no such socket\n" {
+		t.Errorf("up without an instance: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runBitw(t, bin, "up", "-s", none); code != 2 || !strings.HasPrefix(errs, "bitw: up needs one argument") {
+		t.Errorf("up without a connection: exit %d, stderr %q", code, errs)
 	}
 	if code, _, errs := runBitw(t, bin); code != 2 || !strings.HasPrefix(errs, "usage: bitw") {
 		t.Errorf("no verb: exit %d, stderr %q", code, errs)

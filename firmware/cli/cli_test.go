@@ -12,7 +12,7 @@ import (
 
 func run(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = Main(args, Env{Stdout: &out, Stderr: &errb, Version: "v1.2.3"})
+	code = Main(args, Env{Stdout: &out, Stderr: &errb, Version: "v1.2.3", RunDir: "/nonexistent/bitw-test-run"})
 	return code, out.String(), errb.String()
 }
 
@@ -26,8 +26,12 @@ func TestDispatch(t *testing.T) {
 		{[]string{"version"}, ExitOK, "bitw v1.2.3\n", ""},
 		{[]string{"version", "x"}, ExitUsage, "", "takes no arguments"},
 		{[]string{"help"}, ExitOK, "usage: bitw COMMAND", ""},
-		{[]string{"run", "-c", "x.toml"}, ExitUsage, "", `bitw: unknown command "run"`},
-		{[]string{"status"}, ExitUsage, "", "bitw: unknown command"},
+		{[]string{"run", "-c", "x.toml"}, ExitUsage, "", "x.toml:1: cannot read"},
+		{[]string{"run"}, ExitUsage, "", "usage: bitw run -c FILE"},
+		{[]string{"run", "-c", "x.toml", "extra"}, ExitUsage, "", "usage: bitw run -c FILE"},
+		{[]string{"status"}, ExitUsage, "", "bitw: no control socket in /nonexistent/bitw-test-run"},
+		{[]string{"poweroff"}, ExitUsage, "", `bitw: unknown command "poweroff"`},
+		{[]string{"frob"}, ExitUsage, "", `bitw: unknown command "frob"`},
 		{[]string{"check"}, ExitUsage, "", "usage: bitw check -c FILE"},
 		{[]string{"check", "-c"}, ExitUsage, "", "flag needs an argument"},
 		{[]string{"check", "-x", "a"}, ExitUsage, "", "flag provided but not defined"},

@@ -210,6 +210,7 @@ func TestExecute(t *testing.T) {
 		{Request{Verb: "log", Level: "warn"}, ExitOK, "log level warn\n", ""},
 		{Request{Verb: "poweroff"}, ExitUsage, "", "only available on the firmware console"},
 		{Request{Verb: "frob"}, ExitUsage, "", `bitw: unknown command "frob"`},
+		{Request{Verb: "help"}, ExitOK, "  status [--json]", ""},
 	} {
 		var out, errb bytes.Buffer
 		code := v.Execute(ctx, tc.req).Print(&out, &errb, tc.req)
@@ -217,6 +218,12 @@ func TestExecute(t *testing.T) {
 			(tc.err == "") != (errb.Len() == 0) {
 			t.Errorf("%+v: exit %d, stdout %q, stderr %q", tc.req, code, out.String(), errb.String())
 		}
+	}
+	var out bytes.Buffer
+	v.PowerOff = func() {}
+	v.Execute(ctx, Request{Verb: "help"}).Print(&out, &out, Request{Verb: "help"})
+	if !strings.HasSuffix(out.String(), "power the board off\n") || !strings.Contains(out.String(), "  log LEVEL") {
+		t.Errorf("console help:\n%s", out.String())
 	}
 	if h.level != slog.LevelWarn {
 		t.Errorf("log level %v", h.level)

@@ -36,6 +36,7 @@ const (
 	VerbLog      = "log"
 	VerbVersion  = "version"
 	VerbPowerOff = "poweroff" // console only
+	VerbHelp     = "help"     // lists the verbs (the CLI has its own help)
 )
 
 // DefaultTimeout is how long up, down and rekey wait when the command
@@ -95,13 +96,13 @@ func IsUsage(err error) bool {
 	return errors.As(err, &u)
 }
 
-// Synopsis is one line per verb, for help texts.
-const Synopsis = `  status [--json]                 list the IKE and Child SAs
-  up CONN[/CHILD] [--timeout D]   bring a connection up; wait until the Child SA is installed (default 30s)
-  down CONN [--timeout D]         delete the connection's IKE SA and its Child SAs
-  rekey CONN[/CHILD] [--timeout D] rekey the IKE SA, or one Child SA
-  log LEVEL                       set the log level: debug, info, warn or error
-  version                         print the running instance's version
+// Synopsis lists the verbs that talk to a running instance, one line
+// each, for help texts.
+const Synopsis = `  status [--json]                   list the IKE and Child SAs
+  up CONN[/CHILD] [--timeout D]     bring a connection up and wait until its Child SA is installed (default 30s)
+  down CONN [--timeout D]           delete the connection's IKE SA and its Child SAs
+  rekey CONN[/CHILD] [--timeout D]  rekey the IKE SA, or one Child SA
+  log LEVEL                         set the log level: debug, info, warn or error
 `
 
 // ParseCommand reads a command as the CLI and the console take it: the verb
@@ -163,7 +164,7 @@ func ParseCommand(args []string) (Request, error) {
 		}
 	}
 	switch req.Verb {
-	case VerbStatus, VerbVersion, VerbPowerOff:
+	case VerbStatus, VerbVersion, VerbPowerOff, VerbHelp:
 		if len(positional) > 0 {
 			return Request{}, Usagef("%s takes no arguments", req.Verb)
 		}
@@ -202,7 +203,7 @@ func (r Request) Validate() error {
 		return Usagef("%s: timeout must be between 1ms and %v", r.Verb, MaxTimeout)
 	}
 	switch r.Verb {
-	case VerbStatus, VerbVersion, VerbPowerOff:
+	case VerbStatus, VerbVersion, VerbPowerOff, VerbHelp:
 		if r.Conn != "" || r.Child != "" {
 			return unexpected("connection")
 		}

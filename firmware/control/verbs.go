@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/bitw-dev/bitw/firmware/status"
 )
@@ -93,6 +94,12 @@ func (v *Verbs) Execute(ctx context.Context, req Request) Response {
 		return Response{OK: true, Status: &st}
 	case VerbVersion:
 		return Response{OK: true, Version: v.Version}
+	case VerbHelp:
+		help := Synopsis + "  version                           print the version\n"
+		if v.PowerOff != nil {
+			help += "  poweroff                          power the board off\n"
+		}
+		return Response{OK: true, Message: strings.TrimSuffix(help, "\n")}
 	case VerbPowerOff:
 		if v.PowerOff == nil {
 			return ErrorResponse(Usagef("poweroff is only available on the firmware console"))
