@@ -35,6 +35,7 @@ const (
 	DropUnexpectedVerdict             // a data-plane verdict that the direction does not allow
 	DropDataPlane                     // the data plane dropped it (reason counted under DataPlaneDrops)
 	DropLocalStack                    // the local stack could not take the packet
+	DropSourceRoute                   // IPv4 loose or strict source route option (RFC 7126 §4.3, §4.4)
 	numDropReasons
 )
 
@@ -66,6 +67,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropUnexpectedVerdict:  "unexpected_verdict",
 	DropDataPlane:          "data_plane",
 	DropLocalStack:         "local_stack",
+	DropSourceRoute:        "source_route",
 }
 
 // String is the reason's metric label.

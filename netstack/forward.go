@@ -111,11 +111,16 @@ func (l *rxLoop) toRed(b *ipsec.Buffer, o origin) {
 	pkt := b.Bytes()
 	switch {
 	case len(pkt) > 0 && pkt[0]>>4 == 4:
-		if _, ok := validIPv4(b); !ok {
+		ihl, ok := validIPv4(b)
+		if !ok {
 			s.dropBuf(b, DropMalformed)
 			return
 		}
 		pkt = b.Bytes()
+		if ihl > ip4MinLen && hasSourceRoute(pkt[ip4MinLen:ihl]) {
+			s.dropBuf(b, DropSourceRoute)
+			return
+		}
 		src, dst = ip4Addr(pkt[ip4Src:]), ip4Addr(pkt[ip4Dst:])
 		if dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || s.ports[Red].directedBroadcast(dst) {
 			s.dropBuf(b, DropMulticast)

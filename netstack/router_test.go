@@ -446,6 +446,7 @@ func TestClassifierDrops(t *testing.T) {
 		{"link broadcast", ether(bcast, macRedPeer, 0x0800, ipv4("192.168.1.10", "192.168.2.10", ip4opts{proto: 17}, u("192.168.1.10", "192.168.2.10"))), netstack.DropLinkBroadcast},
 		{"multicast", ether(macRedGW, macRedPeer, 0x0800, ipv4("192.168.1.10", "239.1.1.1", ip4opts{proto: 17}, u("192.168.1.10", "239.1.1.1"))), netstack.DropMulticast},
 		{"black address from red", ether(macRedGW, macRedPeer, 0x0800, ipv4("192.168.1.10", "203.0.113.1", ip4opts{proto: 17}, u("192.168.1.10", "203.0.113.1"))), netstack.DropOtherPortAddress},
+		{"source route", ether(macRedGW, macRedPeer, 0x0800, withOptions(ipv4("192.168.1.10", "192.168.2.10", ip4opts{proto: 17}, u("192.168.1.10", "192.168.2.10")), []byte{131, 7, 4, 192, 168, 9, 9, 0})), netstack.DropSourceRoute},
 		{"link-local v6 transit", ether(macRedGW, macRedPeer, 0x86dd, ipv6("fe80::10", "2001:db8:2::10", 64, 17, u("fe80::10", "2001:db8:2::10"))), netstack.DropMartian},
 	}
 	for _, tc := range cases {
@@ -456,6 +457,16 @@ func TestClassifierDrops(t *testing.T) {
 	if dp.outCalls.Load() != 0 {
 		t.Fatal("a dropped frame reached the data plane")
 	}
+}
+
+// withOptions inserts IPv4 options (a multiple of 4 octets) into p.
+func withOptions(p, opts []byte) []byte {
+	q := append(append(append([]byte(nil), p[:20]...), opts...), p[20:]...)
+	q[0] = 0x40 | byte((20+len(opts))/4)
+	binary.BigEndian.PutUint16(q[2:], uint16(len(q)))
+	q[10], q[11] = 0, 0
+	binary.BigEndian.PutUint16(q[10:], checksumOf(q[:20+len(opts)]))
+	return q
 }
 
 func checksumOf(b []byte) uint16 {

@@ -58,16 +58,7 @@ func (s *Stack) rxLoop(p *port) {
 			continue
 		}
 		n, err := p.nic.Read(l.bufs[:l.have])
-		if err != nil {
-			if s.closing.Load() || errors.Is(err, ErrClosed) || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if c := p.ctr.rxErrors.Add(1); c&(c-1) == 0 {
-				s.log.Warn("netstack: read failed", "port", p.id.String(), "err", err, "errors", c)
-			}
-			pause()
-			continue
-		}
+		// Frames a NIC returns along with an error still count.
 		n = min(max(n, 0), l.have)
 		for i := range n {
 			b := l.bufs[i]
@@ -80,6 +71,15 @@ func (s *Stack) rxLoop(p *port) {
 		l.flush()
 		if p.id == Black {
 			s.reasm.expire(s.clock.NowMonotonic(), &s.ctr)
+		}
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, ErrClosed) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if c := p.ctr.rxErrors.Add(1); c&(c-1) == 0 {
+				s.log.Warn("netstack: read failed", "port", p.id.String(), "err", err, "errors", c)
+			}
+			pause()
 		}
 	}
 }
@@ -269,11 +269,42 @@ func (l *rxLoop) ip4(b *ipsec.Buffer, o origin, dstMAC MAC) {
 		s.dropBuf(b, DropMartian)
 	case o.linkBcast:
 		s.dropBuf(b, DropLinkBroadcast)
+	case ihl > ip4MinLen && hasSourceRoute(pkt[ip4MinLen:ihl]):
+		s.dropBuf(b, DropSourceRoute)
 	case p.id == Red:
 		l.fromRed(b, o)
 	default:
 		l.fromBlackClear(b, o)
 	}
+}
+
+// IPv4 option types that route a packet along a path its sender chose
+// (RFC 791 §3.1: loose and strict source and record route).
+const (
+	ip4OptLSRR = 131
+	ip4OptSSRR = 137
+)
+
+// hasSourceRoute reports a source route option: a router should drop
+// such packets by default (RFC 7126 §4.3, §4.4), and a bump in the wire
+// must not let a sender steer around it.
+func hasSourceRoute(opts []byte) bool {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case ip4OptEnd:
+			return false
+		case ip4OptNop:
+			i++
+			continue
+		case ip4OptLSRR, ip4OptSSRR:
+			return true
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 {
+			return false
+		}
+		i += int(opts[i+1])
+	}
+	return false
 }
 
 // isLinkLocalMulticast4 is 224.0.0.0/24, which is never forwarded

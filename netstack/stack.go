@@ -72,8 +72,9 @@ type port struct {
 	other *port
 }
 
-// New builds the stack on two NICs, which it owns from now on (Close
-// closes them), and a data plane. Nothing moves until Start.
+// New builds the stack on two NICs, which it owns from then on (Close
+// closes them; after an error the caller still owns them), and a data
+// plane. Nothing moves until Start.
 func New(cfg Config, red, black NIC, dp DataPlane) (*Stack, error) {
 	if red == nil || black == nil || dp == nil {
 		return nil, errNoNIC

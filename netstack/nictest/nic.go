@@ -61,32 +61,35 @@ func (n *NIC) Read(bufs []*ipsec.Buffer) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
-	var f []byte
-	select {
-	case f = <-n.rx:
-	case <-n.done:
-		return 0, netstack.ErrClosed
-	}
 	i := 0
-	for {
-		if fill(bufs[i], f) {
-			i++
-		} else {
-			n.peer.Lost.Add(1)
-		}
-		if i == len(bufs) {
-			return i, nil
-		}
+	for i == 0 {
+		var f []byte
 		select {
 		case f = <-n.rx:
-		default:
-			if i == 0 {
-				// Every frame so far was oversized; wait for more.
-				return n.Read(bufs)
+		case <-n.done:
+			return 0, netstack.ErrClosed
+		}
+		for {
+			if fill(bufs[i], f) {
+				i++
+			} else {
+				n.peer.Lost.Add(1)
 			}
-			return i, nil
+			if i == len(bufs) {
+				return i, nil
+			}
+			more := false
+			select {
+			case f = <-n.rx:
+				more = true
+			default:
+			}
+			if !more {
+				break
+			}
 		}
 	}
+	return i, nil
 }
 
 func fill(b *ipsec.Buffer, f []byte) bool {
