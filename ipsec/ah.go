@@ -188,7 +188,7 @@ func (sa *SA) ahTag(ah []byte) []byte {
 }
 
 // ahDigest computes the AH ICV of pkt, whose AH header at ahOff has its
-// ICV field zeroed except for a GMAC IV, into out. The header before AH
+// ICV zeroed (a GMAC IV and ICV padding stay as sent), into out. The header before AH
 // is canonicalized in place and restored. With ESN the high half of the
 // sequence number follows the packet (RFC 4302 §2.5.1, §3.3.3.2).
 func (sa *SA) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byte) DropReason {
@@ -324,15 +324,12 @@ func (e *Engine) inboundAH(b *Buffer, h *ipHeader) InResult {
 	if r != DropNone {
 		return e.dropSA(sa, r)
 	}
+	// Only the ICV itself is zeroed for the computation; a GMAC IV and
+	// any ICV padding enter it as sent (RFC 4302 §3.3.3.2.1, §3.4.4).
 	tag := sa.ahTag(ah)
 	got := b.scratch[scICV : scICV+len(tag)]
 	copy(got, tag)
 	clear(tag)
-	if sa.ah.gmac != nil {
-		clear(ah[ahFixedLen+gmacIVLen+len(tag) : ahLen])
-	} else {
-		clear(ah[ahFixedLen+len(tag) : ahLen])
-	}
 	// The computed ICV lands in the tag field, which the packet no
 	// longer needs.
 	if r := sa.ahDigest(pkt, ahOff, seq, &b.scratch, tag); r != DropNone {
