@@ -154,3 +154,103 @@ func BenchmarkTransitFramePath64(b *testing.B)   { benchmarkTransit(b, pass, 64)
 func BenchmarkTransitFramePath1400(b *testing.B) { benchmarkTransit(b, pass, 1400) }
 func BenchmarkTransitESP64(b *testing.B)         { benchmarkTransit(b, engine, 64) }
 func BenchmarkTransitESP1400(b *testing.B)       { benchmarkTransit(b, engine, 1400) }
+
+// decapSetup builds a stack whose engine holds the inbound SA for
+// packets that a peer engine seals, and a generator of such ESP frames
+// addressed to the black port, with ever higher sequence numbers.
+func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [][]byte) {
+	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := proposal.Suite{Protocol: proposal.ProtoESP, Encr: ps[0].Encr[0]}
+	key := make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
+	me, peer := netip.MustParseAddr("203.0.113.1"), benchPeer
+	// The peer protects 192.168.2.0/24 → 192.168.1.0/24.
+	selPeer := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}}
+	selMe := ipsec.Selectors{Local: selPeer.Remote, Remote: selPeer.Local}
+	sender := ipsec.New(ipsec.Config{})
+	if err := sender.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Suite: s, EncKey: key, Selectors: selPeer, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := sender.AddPolicy(ipsec.Policy{Selectors: selPeer, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	receiver := ipsec.New(ipsec.Config{ReplayWindow: 4096})
+	if err := receiver.AddSA(ipsec.SAConfig{Dir: ipsec.DirIn, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Suite: s, EncKey: key, Selectors: selMe, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := receiver.AddPolicy(ipsec.Policy{Selectors: selMe, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	st, _, _, _ := benchSetup(tb, receiver, size)
+	red := &sinkNIC{mac: benchRedMAC}
+	st.ports[Red].nic = red
+	st.ports[Red].neigh.set(netip.MustParseAddr("192.168.1.10"), benchHostMAC, false)
+	l := st.newRxLoop(st.ports[Black])
+
+	inner := make([]byte, size)
+	inner[0] = 0x45
+	binary.BigEndian.PutUint16(inner[2:], uint16(size))
+	inner[8], inner[9] = 64, protoUDP
+	copy(inner[12:], []byte{192, 168, 2, 10})
+	copy(inner[16:], []byte{192, 168, 1, 10})
+	binary.BigEndian.PutUint16(inner[10:], ^checksum.Checksum(inner[:20], 0))
+	b := ipsec.NewBuffer(ipsec.DefaultBufferSize)
+	gen := func(count int) [][]byte {
+		frames := make([][]byte, count)
+		for i := range frames {
+			b.Reset(ipsec.DefaultHeadroom)
+			b.SetPacket(b.Headroom(), copy(b.Space(), inner))
+			if r := sender.Outbound(b, 1500); r.Verdict != ipsec.VerdictForward {
+				tb.Fatalf("seal: %v %v", r.Verdict, r.Reason)
+			}
+			f := make([]byte, 14+b.Len())
+			putEthernet(f, benchBlackMAC, benchPeerMAC, etherTypeIPv4)
+			copy(f[14:], b.Bytes())
+			frames[i] = f
+		}
+		return frames
+	}
+	return st, l, red, gen
+}
+
+// TestDecapAllocations: the black-to-red path, decrypting with the real
+// engine toward a resolved red neighbour, allocates nothing.
+func TestDecapAllocations(t *testing.T) {
+	s, l, red, gen := decapSetup(t, 1400)
+	frames := gen(1100)
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		forwardOne(s, l, frames[i])
+		l.flush()
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per decapsulated packet", allocs)
+	}
+	if red.frames.Load() != int64(i) || s.ctr.decapsulated.Load() != uint64(i) {
+		t.Fatalf("%d of %d packets reached red (%+v)", red.frames.Load(), i, s.Counters())
+	}
+}
+
+func BenchmarkDecapESP1400(b *testing.B) {
+	s, l, red, gen := decapSetup(b, 1400)
+	b.SetBytes(1400)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		frames := gen(min(4096, b.N-done))
+		b.StartTimer()
+		for _, f := range frames {
+			forwardOne(s, l, f)
+		}
+		done += len(frames)
+	}
+	l.flush()
+	b.StopTimer()
+	if red.frames.Load() != int64(b.N) {
+		b.Fatalf("decapsulated %d of %d", red.frames.Load(), b.N)
+	}
+}
