@@ -482,3 +482,27 @@ func checksumOf(b []byte) uint16 {
 	}
 	return ^uint16(s)
 }
+
+// Next hops off the port's prefix go to the port's gateway: the peer
+// behind the black router, and red networks behind a red router.
+func TestGatewayRouting(t *testing.T) {
+	dp := newToy("203.0.113.1", "198.51.100.2")
+	g := newGW(t, gwOpts{red: "192.168.1.1/24", black: "203.0.113.1/24", redGW: "192.168.1.254", blackGW: "203.0.113.254", dp: dp})
+	routerBlack, routerRed := netstack.MAC{2, 0, 0, 0, 0xee, 1}, netstack.MAC{2, 0, 0, 0, 0xee, 2}
+	introduce(t, g, g.black, routerBlack, "203.0.113.254", "203.0.113.1")
+	introduce(t, g, g.red, routerRed, "192.168.1.254", "192.168.1.1")
+
+	g.red.WriteFrame(ether(macRedGW, macRedPeer, 0x0800, ipv4("192.168.1.10", "192.168.2.10", ip4opts{proto: 17}, udp("192.168.1.10", "192.168.2.10", 1, 2, nil))))
+	f := expectFrame(t, g.black, "ESP toward the black gateway", func(f []byte) bool { return isIPv4(f) && f[14+9] == 50 })
+	if netstack.MAC(f[:6]) != routerBlack {
+		t.Fatalf("ESP sent to %v, want the black gateway", netstack.MAC(f[:6]))
+	}
+
+	inner := ipv4("192.168.2.10", "10.7.0.5", ip4opts{proto: 17}, udp("192.168.2.10", "10.7.0.5", 1, 2, nil))
+	esp := append(binary.BigEndian.AppendUint32(nil, dp.spi), 0, 0, 0, 9)
+	g.black.WriteFrame(ether(macBlackGW, routerBlack, 0x0800, ipv4("198.51.100.2", "203.0.113.1", ip4opts{proto: 50}, append(esp, inner...))))
+	f = expectFrame(t, g.red, "decapsulated packet toward the red gateway", func(f []byte) bool { return isIPv4(f) && f[14+9] == 17 })
+	if netstack.MAC(f[:6]) != routerRed {
+		t.Fatalf("inner packet sent to %v, want the red gateway", netstack.MAC(f[:6]))
+	}
+}
