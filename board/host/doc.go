@@ -9,7 +9,7 @@
 //
 // bitw owns its links: Open brings the link up, puts it in promiscuous
 // mode, turns off receive and segmentation offloads, keeps the kernel's
-// IPv6 off it, and reports any address the kernel still holds there so
-// that the caller can warn (the kernel would answer ARP and send
-// port-unreachable beside bitw's own stack).
+// IPv6 and IPv4 forwarding off it, and reports any address the kernel
+// still holds there so that the caller can warn (the kernel would answer
+// ARP and send port-unreachable beside bitw's own stack).
 package host

@@ -120,6 +120,13 @@ func prepareLink(name string, opts Options, info *Info) error {
 			info.Notes = append(info.Notes, fmt.Sprintf("could not disable the kernel's IPv6: %v", err))
 		}
 	}
+	// The kernel sees every frame bitw sees. Should forwarding be on in
+	// this namespace, it must not route what arrives on bitw's link: that
+	// would carry red traffic around the tunnel in clear.
+	fwd := "/proc/sys/net/ipv4/conf/" + name + "/forwarding"
+	if err := os.WriteFile(fwd, []byte("0\n"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		info.Notes = append(info.Notes, fmt.Sprintf("could not turn off the kernel's IPv4 forwarding on the link: %v", err))
+	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return fmt.Errorf("host: %s: %w", name, err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,15 +122,28 @@ func TestPacketBothWays(t *testing.T) {
 	}
 }
 
-// An address the kernel holds on the link is reported for a warning.
+// An address the kernel holds on the link is reported for a warning, and
+// the kernel may neither forward from the link nor run IPv6 on it.
 func TestPacketReportsKernelAddress(t *testing.T) {
 	needRoot(t)
 	nsK, nsB := newNS(t, "kern"), newNS(t, "bitw")
 	vethPair(t, nsK, "k0", nsB, "b0")
 	ip(t, "-n", nsB, "addr", "add", "10.99.3.2/24", "dev", "b0")
+	var fwd, v6 []byte
+	var err1, err2 error
+	inNS(t, nsB, func() {
+		os.WriteFile("/proc/sys/net/ipv4/conf/b0/forwarding", []byte("1\n"), 0)
+	})
 	p := openIn(t, nsB, "b0", Options{})
+	inNS(t, nsB, func() {
+		fwd, err1 = os.ReadFile("/proc/sys/net/ipv4/conf/b0/forwarding")
+		v6, err2 = os.ReadFile("/proc/sys/net/ipv6/conf/b0/disable_ipv6")
+	})
 	if got := p.Info().KernelAddrs; len(got) != 1 || got[0] != netip.MustParsePrefix("10.99.3.2/24") {
 		t.Fatalf("kernel addresses %v", got)
+	}
+	if err1 != nil || err2 != nil || string(fwd) != "0\n" || string(v6) != "1\n" {
+		t.Fatalf("forwarding %q (%v), disable_ipv6 %q (%v), notes %v", fwd, err1, v6, err2, p.Info().Notes)
 	}
 }
 
