@@ -143,7 +143,7 @@ func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error 
 	c.ni, c.nr = t.ni, bytes.Clone(nonce.Data)
 	old := t.target
 	t.dh = nil
-	if !t.rekeying || old == nil {
+	if !t.rekeying || old == nil || (old.state == childDestroyed && len(old.peerRekeys) == 0) {
 		// A new Child SA, or a rekey whose old SA the peer deleted
 		// meanwhile: the new one stands on its own (RFC 7296 §2.25.1).
 		sa.children = append(sa.children, c)
@@ -157,7 +157,9 @@ func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error 
 		}
 		return nil
 	}
-	old.rekey = nil
+	if old.rekey == t {
+		old.rekey = nil
+	}
 	c.rekeyOf = old
 	m.shareReqID(c, old)
 	sa.children = append(sa.children, c)
@@ -173,20 +175,33 @@ func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error 
 			return nil
 		}
 		m.dropPendingOutbound(c)
-		m.setChildState(old, ChildRekeyed, "rekey collision: the peer's SA replaces it")
-		old.successor = winner
+		if old.state != childDestroyed {
+			m.setChildState(old, ChildRekeyed, "rekey collision: the peer's SA replaces it")
+			old.successor = winner
+		}
 		m.queueTask(sa, &deleteChildTask{child: c})
 		return nil
 	}
 	if err := m.installChild(c, keys, true, true); err != nil {
 		m.destroyChild(c, "install failed")
-		m.setChildState(old, ChildInstalled, "rekey failed")
+		if old.state == ChildRekeying {
+			m.setChildState(old, ChildInstalled, "rekey failed")
+		}
+		return nil
+	}
+	if old.state == childDestroyed {
 		return nil
 	}
 	for _, p := range old.peerRekeys {
 		// The peer's SAs from the collision are redundant: the peer
-		// deletes them, and they never carry our traffic.
+		// deletes them, and they never carry our traffic. Should the
+		// peer never learn of them (its answer lost), we delete them.
 		m.dropPendingOutbound(p)
+		if p.state == ChildInstalled {
+			p.redundant = true
+			m.stop(&p.tRekey)
+			m.schedule(&p.tOutbound, m.outboundWait())
+		}
 	}
 	m.setChildState(old, ChildRekeyed, "rekeyed")
 	old.successor = c
@@ -352,11 +367,15 @@ func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message
 	return append(p, childTSPayloads(c)...), true
 }
 
-// childByOutSPI finds a Child SA by the SPI the peer uses inbound.
+// childByOutSPI finds a Child SA by the SPI the peer uses inbound, also
+// among those a rekey moved to this SA's successor: the peer may still
+// name them over the old IKE SA.
 func (sa *ikeSA) childByOutSPI(proto proposal.Protocol, spi uint32) *childSA {
-	for _, c := range sa.children {
-		if c.spiOut == spi && c.cfg.Protocol == proto {
-			return c
+	for s := sa; s != nil; s = s.rekeyedTo {
+		for _, c := range s.children {
+			if c.spiOut == spi && c.cfg.Protocol == proto {
+				return c
+			}
 		}
 	}
 	return nil
@@ -388,6 +407,12 @@ func (t *deleteChildTask) process(m *Manager, sa *ikeSA, resp *message.Message) 
 }
 
 func (t *deleteChildTask) abort(m *Manager, sa *ikeSA, err error) {
+	if c := t.child; errors.Is(err, errIKEGone) && c.ike != sa && c.state != childDestroyed && c.ike.state != ikeDestroyed {
+		// The IKE SA that carried the request was rekeyed and then
+		// deleted: ask again over its successor.
+		m.queueTask(c.ike, t)
+		return
+	}
 	if !errors.Is(err, errSkip) {
 		m.destroyChild(t.child, "delete aborted")
 	}
@@ -418,14 +443,14 @@ func (m *Manager) peerDeletesChildren(sa *ikeSA, d *message.Delete) []uint32 {
 			continue
 		}
 		// Successors waiting for this SA to go take over outbound now.
-		for _, s := range slices.Clone(sa.children) {
+		for _, s := range slices.Clone(c.ike.children) {
 			if s.rekeyOf == c && s.pendingOut != nil && s.state == ChildInstalled {
 				m.installPendingOutbound(s, false)
 			}
 		}
 		ours = append(ours, c.spiIn)
 		replaced := c.state == ChildRekeyed || c.successor != nil
-		cfg, conn := c.cfg, sa.conn
+		cfg, conn := c.cfg, c.ike.conn
 		m.destroyChild(c, "deleted by the peer")
 		if !replaced {
 			m.closeAction(conn, cfg)

@@ -299,6 +299,10 @@ func (m *Manager) handleResponse(sa *ikeSA, msg *message.Message) {
 	case err != nil:
 		r.t.abort(m, sa, err)
 	}
+	if sa.peerDeleted && sa.active == nil {
+		m.destroyIKE(sa, "deleted by the peer")
+		return
+	}
 	if sa.state != ikeDestroyed {
 		m.kick(sa)
 	}

@@ -60,12 +60,12 @@ func siteConn(t testing.TB, local, remote netip.Addr, lnet, rnet netip.Prefix, i
 		lid, rid = rid, lid
 	}
 	return &ike.Connection{
-		Name:        "gw",
-		LocalAddrs:  []netip.Addr{local},
-		RemoteAddrs: []ike.AddrRange{{From: remote, To: remote}},
-		Proposals:   mustParse(t, ikeProp, proposal.ProtoIKE),
-		Local:       ike.AuthConfig{Method: ike.AuthPSK, ID: ike.FQDNIdentity(lid)},
-		Remote:      ike.AuthConfig{Method: ike.AuthPSK, ID: ike.FQDNIdentity(rid)},
+		Name:          "gw",
+		LocalAddrs:    []netip.Addr{local},
+		RemoteAddrs:   []ike.AddrRange{{From: remote, To: remote}},
+		Proposals:     mustParse(t, ikeProp, proposal.ProtoIKE),
+		Local:         ike.AuthConfig{Method: ike.AuthPSK, ID: ike.FQDNIdentity(lid)},
+		Remote:        ike.AuthConfig{Method: ike.AuthPSK, ID: ike.FQDNIdentity(rid)},
 		Fragmentation: ike.FragmentYes,
 		Children: []*ike.Child{{
 			Name:      "net",
@@ -89,7 +89,7 @@ type pair struct {
 type pairOpts struct {
 	ikeProp, espProp string
 	// tweak changes the configurations before the Managers are made.
-	tweak func(a, b *ike.Config)
+	tweak          func(a, b *ike.Config)
 	credsA, credsB ike.Credentials
 }
 

@@ -146,6 +146,10 @@ func (t *authTask) abort(m *Manager, sa *ikeSA, err error) {
 	if t.offer != nil && t.offer.child.spiIn != 0 && t.offer.child.state == 0 {
 		m.deps.Installer.ReleaseSPI(t.offer.child.cfg.Protocol, t.offer.child.spiIn)
 	}
+	if t.req != nil && sa.hs != nil && sa.hs.firstChild == nil {
+		// Back to the handshake, so a retry creates it again.
+		sa.hs.firstChild, t.req = t.req, nil
+	}
 	if t.req != nil {
 		t.req.finish(err)
 	}

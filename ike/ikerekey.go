@@ -123,9 +123,19 @@ func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) err
 		// is redundant and we delete it; the peer deletes the old one
 		// (RFC 7296 §2.8.2).
 		m.logIKE(nsa, slog.LevelInfo, "IKE rekey collision lost: deleting our redundant IKE SA")
-		m.schedule(&sa.tDeleteWait, m.outboundWait())
+		if !sa.peerDeleted {
+			m.schedule(&sa.tDeleteWait, m.outboundWait())
+		}
 		m.deleteIKE(nsa, nil)
 		return nil
+	}
+	for _, p := range sa.peerRekeys {
+		// The peer's SAs from the collision are redundant and the peer
+		// deletes them; if it never learns they exist (its answer was
+		// lost), we do.
+		if p.state == IKEEstablished {
+			m.schedule(&p.tDeleteWait, m.outboundWait())
+		}
 	}
 	m.logIKE(sa, slog.LevelInfo, "IKE SA rekeyed", "new", fmt.Sprintf("%016x_i %016x_r", nsa.spiI, nsa.spiR))
 	m.deleteIKE(sa, nil)

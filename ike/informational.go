@@ -125,6 +125,15 @@ func (m *Manager) respondInformational(sa *ikeSA, msg *message.Message) ([]messa
 		switch d.Protocol {
 		case proposal.ProtoIKE:
 			m.logIKE(sa, slog.LevelInfo, "peer deletes the IKE SA")
+			if sa.ikeRekey != nil && len(sa.peerRekeys) > 0 {
+				// Simultaneous rekey, and the peer's won: its new SA
+				// takes the children. Ours is still in flight; its answer
+				// creates our redundant SA, which we then delete (RFC
+				// 7296 §2.8.2), so this one lingers until then.
+				m.moveToSuccessor(sa, sa.peerRekeys[0])
+				sa.peerDeleted = true
+				continue
+			}
 			sa.deleteAfterResponse = true
 		case proposal.ProtoESP, proposal.ProtoAH:
 			if spis := m.peerDeletesChildren(sa, d); len(spis) > 0 {
@@ -147,6 +156,11 @@ func (m *Manager) respondInformational(sa *ikeSA, msg *message.Message) ([]messa
 // peerDead ends an IKE SA whose peer stopped answering and applies the
 // children's dpd_action.
 func (m *Manager) peerDead(sa *ikeSA) {
+	if sa.state == IKEDeleting {
+		// A superseded or deleted SA: the peer may have forgotten it.
+		m.destroyIKE(sa, "no answer while deleting")
+		return
+	}
 	m.stats.PeersDead++
 	m.logIKE(sa, slog.LevelWarn, "peer not responding, deleting IKE SA")
 	if sa.state == IKEConnecting && sa.initiator {
@@ -173,6 +187,17 @@ func (m *Manager) peerDead(sa *ikeSA) {
 	}
 }
 
+// deleteWaitOver ends an IKE SA that lingered for the peer's DELETE: a
+// rekeyed SA is destroyed, a redundant one from a rekey collision is
+// deleted with the peer.
+func (m *Manager) deleteWaitOver(sa *ikeSA) {
+	if sa.state == IKEEstablished {
+		m.deleteIKE(sa, nil)
+		return
+	}
+	m.destroyIKE(sa, "the peer did not delete it")
+}
+
 // closeAction applies a child's close_action after the peer closed it.
 func (m *Manager) closeAction(conn *Connection, cfg *Child) {
 	switch cfg.CloseAction {
@@ -193,14 +218,21 @@ func (m *Manager) initiationFailed(sa *ikeSA, err error) {
 	}
 	conn := sa.conn
 	var cfgs []*Child
+	var reqs []*childRequest
+	if at, ok := sa.active.taskOf().(*authTask); ok && at.req != nil {
+		reqs = append(reqs, at.req)
+		at.req = nil
+	}
 	if hs := sa.hs; hs != nil {
-		for _, r := range append([]*childRequest{hs.firstChild}, hs.moreChildren...) {
-			if r != nil {
-				cfgs = append(cfgs, r.cfg)
-				r.finish(err)
-			}
-		}
+		reqs = append(reqs, hs.firstChild)
+		reqs = append(reqs, hs.moreChildren...)
 		hs.firstChild, hs.moreChildren = nil, nil
+	}
+	for _, r := range reqs {
+		if r != nil {
+			cfgs = append(cfgs, r.cfg)
+			r.finish(err)
+		}
 	}
 	for _, f := range sa.waiting {
 		f(err)

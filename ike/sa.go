@@ -68,6 +68,9 @@ type ikeSA struct {
 	peerRekeys []*ikeSA
 	// deleteAfterResponse: answering this request ends the SA.
 	deleteAfterResponse bool
+	// peerDeleted: the peer deleted the SA while our request was in
+	// flight; it ends when that request does.
+	peerDeleted bool
 	// waiting are commands to complete once the SA is up or gone.
 	waiting []func(error)
 
@@ -138,6 +141,9 @@ type childSA struct {
 	// peer created by rekeying it meanwhile (collision, §2.8.1).
 	rekey      *childTask
 	peerRekeys []*childSA
+	// redundant: a peer's SA from a rekey collision we won; the peer
+	// should delete it, else we do when tOutbound fires.
+	redundant bool
 	// exchange nonces of the CREATE_CHILD_SA that made this SA, for
 	// collision resolution.
 	ni, nr []byte
@@ -278,9 +284,6 @@ func (m *Manager) destroyChild(c *childSA, why string) {
 	if c.pendingOut != nil {
 		wipeParams(c.pendingOut)
 		c.pendingOut = nil
-	}
-	if c.rekey != nil {
-		c.rekey.target = nil
 	}
 	sa := c.ike
 	if i := slices.Index(sa.children, c); i >= 0 {

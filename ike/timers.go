@@ -119,13 +119,17 @@ func (m *Manager) fire(t *timer) {
 	case timerReassembly:
 		m.expireFragments(t.sa)
 	case timerDeleteWait:
-		m.destroyIKE(t.sa, "delete wait over")
+		m.deleteWaitOver(t.sa)
 	case timerChildRekey:
 		m.startChildRekey(t.child)
 	case timerChildExpire:
 		m.childExpired(t.child)
 	case timerChildOutbound:
-		m.installPendingOutbound(t.child, true)
+		if t.child.redundant {
+			m.childExpired(t.child)
+		} else {
+			m.installPendingOutbound(t.child, true)
+		}
 	case timerRetry:
 		m.retryTimerFired(t)
 	case timerCookieRotate:
