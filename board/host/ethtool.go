@@ -3,18 +3,23 @@
 package host
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// ethtoolValue is struct ethtool_value (linux/ethtool.h), the argument of
-// the legacy offload commands.
-type ethtoolValue struct {
-	cmd  uint32
-	data uint32
-}
+// The ethtool ioctl interface (linux/ethtool.h). Offloads are switched
+// with ETHTOOL_SFEATURES, by name from the ETH_SS_FEATURES string set,
+// because the legacy commands (ETHTOOL_SGRO/SGSO/STSO) miss features newer
+// than them; the legacy commands remain the fallback.
+const (
+	ethSSFeatures = 4  // ETH_SS_FEATURES
+	ethGStringLen = 32 // ETH_GSTRING_LEN
+)
 
 // ifreqPtr is struct ifreq carrying a pointer in its union, as SIOCETHTOOL
 // expects. A separate type keeps the pointer visible to the garbage
@@ -25,35 +30,110 @@ type ifreqPtr struct {
 	_    [24 - unsafe.Sizeof(uintptr(0))]byte
 }
 
-// legacyOffloads are the ethtool commands that switch off GRO, GSO and TSO
-// on a link bitw owns (ETHTOOL_SGRO, ETHTOOL_SGSO, ETHTOOL_STSO).
-var legacyOffloads = []struct {
-	name string
-	cmd  uint32
-}{
-	{"generic-receive-offload", unix.ETHTOOL_SGRO},
-	{"generic-segmentation-offload", unix.ETHTOOL_SGSO},
-	{"tcp-segmentation-offload", unix.ETHTOOL_STSO},
+func ethtool(fd int, name [unix.IFNAMSIZ]byte, data unsafe.Pointer) error {
+	req := ifreqPtr{name: name, data: data}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&req))); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
-// disableOffloads turns the offloads off and reports which it changed.
-// A link that has no such offload (EOPNOTSUPP) is fine.
-func disableOffloads(fd int, ifname string) (off []string, err error) {
+// offloadToDisable reports the features a link bitw owns must not have:
+// receive coalescing (GRO, LRO) and segmentation offloads.
+func offloadToDisable(feature string) bool {
+	switch feature {
+	case "rx-gro", "rx-gro-hw", "rx-gro-list", "rx-udp-gro-forwarding", "rx-lro", "tx-generic-segmentation":
+		return true
+	}
+	return strings.HasPrefix(feature, "tx-") && strings.HasSuffix(feature, "-segmentation")
+}
+
+// disableOffloads turns the offloads off and reports the features it
+// asked to turn off.
+func disableOffloads(fd int, ifname string) ([]string, error) {
 	var name [unix.IFNAMSIZ]byte
 	if len(ifname) >= len(name) {
 		return nil, fmt.Errorf("host: interface name %q too long", ifname)
 	}
 	copy(name[:], ifname)
-	for _, o := range legacyOffloads {
-		v := ethtoolValue{cmd: o.cmd, data: 0}
-		req := ifreqPtr{name: name, data: unsafe.Pointer(&v)}
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&req)))
-		switch errno {
-		case 0:
+	off, err := disableFeatures(fd, name)
+	if err == nil {
+		return off, nil
+	}
+	return disableLegacy(fd, name, ifname)
+}
+
+// disableFeatures reads the feature names and clears every offload
+// feature in one ETHTOOL_SFEATURES request.
+func disableFeatures(fd int, name [unix.IFNAMSIZ]byte) ([]string, error) {
+	// struct ethtool_sset_info { u32 cmd, reserved; u64 sset_mask; u32 data[1]; }
+	var info [3]uint64
+	binary.NativeEndian.PutUint32(u8s(info[:])[0:], unix.ETHTOOL_GSSET_INFO)
+	binary.NativeEndian.PutUint64(u8s(info[:])[8:], 1<<ethSSFeatures)
+	if err := ethtool(fd, name, unsafe.Pointer(&info[0])); err != nil {
+		return nil, err
+	}
+	count := int(binary.NativeEndian.Uint32(u8s(info[:])[16:]))
+	if count <= 0 || count > 1024 {
+		return nil, fmt.Errorf("host: %d features", count)
+	}
+	// struct ethtool_gstrings { u32 cmd, string_set, len; u8 data[]; }
+	strs := make([]uint64, (12+count*ethGStringLen+7)/8)
+	sb := u8s(strs)
+	binary.NativeEndian.PutUint32(sb[0:], unix.ETHTOOL_GSTRINGS)
+	binary.NativeEndian.PutUint32(sb[4:], ethSSFeatures)
+	binary.NativeEndian.PutUint32(sb[8:], uint32(count))
+	if err := ethtool(fd, name, unsafe.Pointer(&strs[0])); err != nil {
+		return nil, err
+	}
+	// struct ethtool_sfeatures { u32 cmd, size; { u32 valid, requested; } features[size]; }
+	blocks := (count + 31) / 32
+	set := make([]uint64, 1+blocks)
+	fb := u8s(set)
+	binary.NativeEndian.PutUint32(fb[0:], unix.ETHTOOL_SFEATURES)
+	binary.NativeEndian.PutUint32(fb[4:], uint32(blocks))
+	var off []string
+	for i := range count {
+		raw := sb[12+i*ethGStringLen : 12+(i+1)*ethGStringLen]
+		feature := string(raw[:max(bytes.IndexByte(raw, 0), 0)])
+		if !offloadToDisable(feature) {
+			continue
+		}
+		valid := fb[8+8*(i/32):]
+		binary.NativeEndian.PutUint32(valid, binary.NativeEndian.Uint32(valid)|1<<(i%32))
+		off = append(off, feature)
+	}
+	if len(off) == 0 {
+		return nil, nil
+	}
+	// A positive result flags features that could not change (fixed on
+	// or off); the others are applied.
+	if err := ethtool(fd, name, unsafe.Pointer(&set[0])); err != nil {
+		return nil, err
+	}
+	return off, nil
+}
+
+func u8s(v []uint64) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 8*len(v)) }
+
+// disableLegacy uses ETHTOOL_SGRO, ETHTOOL_SGSO and ETHTOOL_STSO with a
+// struct ethtool_value { u32 cmd, data; }.
+func disableLegacy(fd int, name [unix.IFNAMSIZ]byte, ifname string) (off []string, err error) {
+	for _, o := range []struct {
+		name string
+		cmd  uint32
+	}{
+		{"generic-receive-offload", unix.ETHTOOL_SGRO},
+		{"generic-segmentation-offload", unix.ETHTOOL_SGSO},
+		{"tcp-segmentation-offload", unix.ETHTOOL_STSO},
+	} {
+		v := [2]uint32{o.cmd, 0}
+		switch err := ethtool(fd, name, unsafe.Pointer(&v[0])); err {
+		case nil:
 			off = append(off, o.name)
 		case unix.EOPNOTSUPP, unix.EINVAL:
 		default:
-			return off, fmt.Errorf("host: %s: turn off %s: %w", ifname, o.name, errno)
+			return off, fmt.Errorf("host: %s: turn off %s: %w", ifname, o.name, err)
 		}
 	}
 	return off, nil

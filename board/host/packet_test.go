@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,8 +110,19 @@ func TestPacketBothWays(t *testing.T) {
 	ip(t, "-n", nsK, "link", "set", "k0", "up")
 	p := openIn(t, nsB, "b0", Options{})
 	info := p.Info()
-	if info.MTU != 1500 || info.Index == 0 || len(info.KernelAddrs) != 0 || info.Kind != "af_packet" {
+	if info.MTU != 1500 || info.Index == 0 || len(info.KernelAddrs) != 0 || info.Kind != "af_packet" || len(info.OffloadsOff) == 0 {
 		t.Fatalf("info %+v", info)
+	}
+	if path, err := exec.LookPath("ethtool"); err == nil {
+		out, err := exec.Command("ip", "netns", "exec", nsB, path, "-k", "b0").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ethtool: %v: %s", err, out)
+		}
+		for _, f := range []string{"generic-receive-offload: off", "generic-segmentation-offload: off", "tcp-segmentation-offload: off"} {
+			if !bytes.Contains(out, []byte(f)) {
+				t.Errorf("ethtool -k: want %q in\n%s", f, out)
+			}
+		}
 	}
 	me := netstack.MAC{2, 0, 0, 0, 0x99, 1}
 	writeFrame(t, p, arpRequestFrame(me, netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.1")))
