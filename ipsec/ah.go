@@ -255,7 +255,7 @@ func (e *Engine) outboundAH(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
 	if tunnel {
 		grow += hdr
 	}
-	if mtu > 0 && len(pkt)+grow > mtu {
+	if len(pkt)+grow > mtu {
 		e.drops[DropTooBig].Add(1)
 		return OutResult{Verdict: VerdictDrop, Reason: DropTooBig, MTU: max(mtu-grow, 0)}
 	}

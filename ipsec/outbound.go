@@ -8,8 +8,12 @@ import "encoding/binary"
 // first, to be sent toward NextHop. mtu is the largest outer packet the
 // black link takes; when the result would be larger the packet is dropped
 // with DropTooBig and MTU set to the largest inner packet that fits,
-// before any encryption. mtu <= 0 disables the check.
+// before any encryption. mtu <= 0 leaves only the IP length limit of
+// 65535 octets.
 func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
+	if mtu <= 0 || mtu > maxIPLen {
+		mtu = maxIPLen
+	}
 	pkt := b.Bytes()
 	var h ipHeader
 	if !parseIP(pkt, &h) {
@@ -47,6 +51,9 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 // SA k, ready for the black port like an Outbound result. Senders use
 // dummies to hide when traffic flows; receivers drop them by design.
 func (e *Engine) Dummy(b *Buffer, k SAKey, n, mtu int) OutResult {
+	if mtu <= 0 || mtu > maxIPLen {
+		mtu = maxIPLen
+	}
 	e.mu.Lock()
 	sa := e.sas[k]
 	e.mu.Unlock()
@@ -76,6 +83,10 @@ func innerFactsOf(pkt []byte, v6 bool) innerFacts {
 	tos := tosOf(pkt)
 	return innerFacts{dscp: tos >> 2, ecn: tos & 3, df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0}
 }
+
+// maxIPLen is the largest packet an IPv4 total length (or an IPv6
+// payload length with its header, conservatively) describes.
+const maxIPLen = 0xffff
 
 func outerHeaderLen(p *path) int {
 	if p.dst.Is4() {
@@ -117,7 +128,7 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 	pre := udp + espHeaderLen + c.ivLen
 	padded := roundUp(payload+espTrailerLen, c.align)
 	fixed := hdr + pre + c.icvLen
-	if mtu > 0 && fixed+padded > mtu {
+	if fixed+padded > mtu {
 		fit := (mtu-fixed)/c.align*c.align - espTrailerLen
 		if !tunnel {
 			fit += hdr
@@ -127,7 +138,7 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 	}
 	tail := padded - payload + c.icvLen
 	tfc := 0
-	if sa.tfc && mtu > 0 {
+	if sa.tfc {
 		room := min(mtu-fixed-padded, b.Tailroom()-tail-c.tailSlack)
 		tfc = max(room/c.align*c.align, 0)
 	}

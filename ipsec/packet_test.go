@@ -430,3 +430,16 @@ func TestUDP6Checksum(t *testing.T) {
 		}
 	}
 }
+
+// TestIPLengthLimit: without an MTU, a packet whose encapsulation would
+// not fit an IP length field is refused, not wrapped around.
+func TestIPLengthLimit(t *testing.T) {
+	tp := newPair(t, pairConfig{suite: gcm128(), mode: ModeTunnel})
+	pkt := tp.packet(0xffff - 28)
+	b := NewBuffer(len(pkt) + DefaultHeadroom + DefaultTailroom)
+	copy(b.Extend(len(pkt)), pkt)
+	r := tp.a.Outbound(b, 0)
+	if r.Reason != DropTooBig || r.MTU < 0xffff-100 || r.MTU >= 0xffff-20 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -143,7 +143,7 @@ type SAConfig struct {
 	// inbound SA drops decapsulated packets outside them.
 	Selectors Selectors
 	// TFC pads every tunnel-mode packet up to the MTU passed to
-	// Outbound (RFC 4303 §2.7).
+	// Outbound, as far as the buffer's tailroom allows (RFC 4303 §2.7).
 	TFC   bool
 	Outer OuterHeader
 	NATOA NATOA
