@@ -462,6 +462,18 @@ func (ch *Child) validate(c *Config) error {
 	if len(ch.RemoteTS) == 0 {
 		ch.RemoteTS = []TrafficSelector{{Dynamic: true}}
 	}
+	for _, list := range [][]TrafficSelector{ch.LocalTS, ch.RemoteTS} {
+		for i := range list {
+			ts := &list[i]
+			if ts.Proto == 0 || (ts.FromPort == 0 && ts.ToPort == 0) {
+				// Any protocol means any port (RFC 7296 §3.13.1).
+				ts.FromPort, ts.ToPort = 0, 65535
+			}
+			if !ts.Dynamic && !ts.valid() {
+				return fmt.Errorf("invalid traffic selector %v", ts.TS)
+			}
+		}
+	}
 	if len(ch.Proposals) == 0 {
 		return errors.New("no proposals")
 	}

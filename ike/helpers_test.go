@@ -43,13 +43,18 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})).With("node", name)
 }
 
+// mustParse parses comma-separated proposals.
 func mustParse(t testing.TB, s string, proto proposal.Protocol) []proposal.Proposal {
 	t.Helper()
-	p, err := proposal.Parse(s, proto)
-	if err != nil {
-		t.Fatalf("proposal %q: %v", s, err)
+	var out []proposal.Proposal
+	for _, one := range strings.Split(s, ",") {
+		p, err := proposal.Parse(one, proto)
+		if err != nil {
+			t.Fatalf("proposal %q: %v", one, err)
+		}
+		out = append(out, p...)
 	}
-	return p
+	return out
 }
 
 // siteConn is a PSK site-to-site connection from local (protecting

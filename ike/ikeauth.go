@@ -105,6 +105,10 @@ func (t *authTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
 		acceptCPReply(sa, cp)
 	}
 	more := hs.moreChildren
+	if hs.firstChild != nil {
+		// Not sent in IKE_AUTH (childless): create it now.
+		more = append([]*childRequest{hs.firstChild}, more...)
+	}
 	m.established(sa)
 	m.logIKE(sa, slog.LevelInfo, "IKE SA established", "remote_id", sa.remoteID, "vips", sa.vips)
 	if t.offer != nil {

@@ -305,12 +305,16 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 		return
 	}
 	key := halfOpenKey{spiI: h.SPIi, remote: remote}
-	if sa := m.halfOpen[key]; sa != nil {
-		if maphash.Bytes(m.hashSeed, data) == sa.hs.initReqHash {
+	if sa := m.initIndex[key]; sa != nil {
+		switch {
+		case maphash.Bytes(m.hashSeed, data)|1 != sa.initHash:
+			m.drop(DropRetransmitMismatch)
+		case sa.peerNextID == 1:
 			m.stats.ResponsesResent++
 			m.sendPackets(sa.lastResp, local, remote)
-		} else {
-			m.drop(DropRetransmitMismatch)
+		default:
+			// A late copy: the initiator has moved on.
+			m.drop(DropWrongMessageID)
 		}
 		return
 	}
@@ -395,8 +399,8 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 	sa.spiI, sa.spiR = h.SPIi, m.randUint64()
 	sa.local, sa.remote = local, remote
 	sa.suite = sel.suite
-	sa.hs = &handshake{ni: append([]byte(nil), nonce.Data...), nr: nr, initReq: msg.Raw(),
-		initReqHash: maphash.Bytes(m.hashSeed, data), halfOpenKey: key}
+	sa.hs = &handshake{ni: append([]byte(nil), nonce.Data...), nr: nr, initReq: msg.Raw()}
+	sa.initKey, sa.initHash = key, maphash.Bytes(m.hashSeed, data)|1
 	m.notePeerCapabilities(sa, msg)
 	if natL, natR, ok := detectNAT(msg, local, remote); ok {
 		sa.natLocal, sa.natRemote = natL, natR
@@ -406,6 +410,7 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 		return
 	}
 	m.sas[sa.spiR] = sa
+	m.initIndex[key] = sa
 	m.setIKEState(sa, IKEConnecting, "IKE_SA_INIT request")
 	m.setHalfOpen(sa, true)
 	m.schedule(&sa.tHalfOpen, m.cfg.HalfOpenTimeout)

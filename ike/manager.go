@@ -29,8 +29,8 @@ type Manager struct {
 	now   time.Time
 
 	conns         map[string]*Connection
-	sas           map[uint64]*ikeSA // by our SPI
-	halfOpen      map[halfOpenKey]*ikeSA
+	sas           map[uint64]*ikeSA      // by our SPI
+	initIndex     map[halfOpenKey]*ikeSA // responder SAs by their IKE_SA_INIT request
 	halfOpenCount int
 	timers        timerHeap
 	cookies       cookieJar
@@ -54,8 +54,8 @@ type Manager struct {
 	eventDrops atomic.Uint64
 }
 
-// halfOpenKey finds a responder's half-open SA from a retransmitted
-// IKE_SA_INIT request, which carries no responder SPI.
+// halfOpenKey finds a responder's SA from a retransmitted IKE_SA_INIT
+// request, which carries no responder SPI.
 type halfOpenKey struct {
 	spiI   uint64
 	remote netip.AddrPort
@@ -79,21 +79,21 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 		deps.Credentials = StaticCredentials{}
 	}
 	m := &Manager{
-		cfg:      cfg,
-		deps:     deps,
-		clock:    deps.Clock,
-		rand:     deps.Rand,
-		log:      deps.Logger,
-		conns:    map[string]*Connection{},
-		sas:      map[uint64]*ikeSA{},
-		halfOpen: map[halfOpenKey]*ikeSA{},
-		pools:    map[string]*addrPool{},
-		byReqID:  map[uint32]*reqIDEntry{},
-		reqIDs:   map[string]*reqIDEntry{},
-		traps:    map[*Child]*trapEntry{},
-		retries:  map[*Connection]*retryState{},
-		hashSeed: maphash.MakeSeed(),
-		stats:    Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
+		cfg:       cfg,
+		deps:      deps,
+		clock:     deps.Clock,
+		rand:      deps.Rand,
+		log:       deps.Logger,
+		conns:     map[string]*Connection{},
+		sas:       map[uint64]*ikeSA{},
+		initIndex: map[halfOpenKey]*ikeSA{},
+		pools:     map[string]*addrPool{},
+		byReqID:   map[uint32]*reqIDEntry{},
+		reqIDs:    map[string]*reqIDEntry{},
+		traps:     map[*Child]*trapEntry{},
+		retries:   map[*Connection]*retryState{},
+		hashSeed:  maphash.MakeSeed(),
+		stats:     Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
 	}
 	if m.clock == nil {
 		m.clock = systemClock{}

@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -135,4 +136,24 @@ func TestReorderedRetransmissions(t *testing.T) {
 		t.Errorf("A dropped %d late responses", s.Drops[ike.DropWrongMessageID])
 	}
 	p.checkTraffic()
+}
+
+// TestLateInitCopy: a copy of the IKE_SA_INIT request that arrives after
+// the IKE SA is up creates no new half-open SA.
+func TestLateInitCopy(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	p.up(p.a, "gw", "net")
+	var first []byte
+	for _, d := range p.net.Sent {
+		if h, _, ok := d.IKE(); ok && h.Exchange == message.ExchangeIKESAInit && !h.IsResponse() {
+			first = d.Data
+			break
+		}
+	}
+	p.b.M.HandlePacket(first, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
+	p.net.Settle(time.Minute)
+	if s := p.b.M.Stats(); s.HalfOpen != 0 || s.IKESAs != 1 || s.Drops[ike.DropWrongMessageID] != 1 {
+		t.Errorf("half-open %d, IKE SAs %d, late copies dropped %d", s.HalfOpen, s.IKESAs, s.Drops[ike.DropWrongMessageID])
+	}
+	p.established(p.b, 1)
 }

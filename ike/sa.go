@@ -50,6 +50,11 @@ type ikeSA struct {
 	frag1Hash   uint64 // first fragment of the request being reassembled
 	reasm       *message.Reassembler
 
+	// initKey and initHash find a responder SA from a retransmitted or
+	// late copy of the IKE_SA_INIT request that created it.
+	initKey  halfOpenKey
+	initHash uint64
+
 	children []*childSA
 	leases   []netip.Addr // pool addresses handed to the peer
 	vips     []netip.Addr // virtual IPs the peer assigned us
@@ -87,7 +92,6 @@ type handshake struct {
 	// initReq and initResp are the IKE_SA_INIT messages as sent or
 	// received: the AUTH payloads cover them (RFC 7296 §2.15).
 	initReq, initResp []byte
-	initReqHash       uint64
 	cookie            []byte
 	retries           int
 	// nextAddKE is the index of the next RFC 9370 additional key
@@ -102,7 +106,6 @@ type handshake struct {
 	peerHashes       []auth.HashAlgorithm
 	certReq          bool
 	certReqData      [][]byte
-	halfOpenKey      halfOpenKey
 	halfOpen         bool
 	// firstChild is what an initiator creates in IKE_AUTH.
 	firstChild *childRequest
@@ -210,6 +213,9 @@ func (m *Manager) destroyIKE(sa *ikeSA, why string) {
 		m.stop(t)
 	}
 	m.setHalfOpen(sa, false)
+	if sa.initHash != 0 && m.initIndex[sa.initKey] == sa {
+		delete(m.initIndex, sa.initKey)
+	}
 	for _, c := range slices.Clone(sa.children) {
 		m.destroyChild(c, why)
 	}
@@ -257,13 +263,9 @@ func (m *Manager) setHalfOpen(sa *ikeSA, on bool) {
 	}
 	sa.hs.halfOpen = on
 	if on {
-		m.halfOpen[sa.hs.halfOpenKey] = sa
 		m.halfOpenCount++
 		m.stats.HalfOpenMax = max(m.stats.HalfOpenMax, m.halfOpenCount)
 		return
-	}
-	if m.halfOpen[sa.hs.halfOpenKey] == sa {
-		delete(m.halfOpen, sa.hs.halfOpenKey)
 	}
 	m.halfOpenCount--
 }
