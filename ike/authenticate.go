@@ -53,6 +53,9 @@ func (m *Manager) buildAuth(sa *ikeSA, octets []byte, hashes []auth.HashAlgorith
 		if !ok {
 			return nil, fmt.Errorf("ike: no private key for certificate %s", cert.Subject)
 		}
+		if conn.Local.Classic {
+			hashes = nil
+		}
 		method, h, err := auth.ChooseMethod(cert.PublicKey, hashes, pol)
 		if err != nil {
 			return nil, err

@@ -165,6 +165,10 @@ type AuthConfig struct {
 	// RSAPKCS1v15 signs RFC 7427 payloads with RSASSA-PKCS1-v1_5
 	// instead of RSASSA-PSS, for peers without PSS.
 	RSAPKCS1v15 bool
+	// Classic signs with the key's own AUTH method (RSA: method 1, which
+	// needs AllowSHA1; ECDSA: methods 9-11 by curve) even when the peer
+	// announced RFC 7427 hashes, for peers without RFC 7427.
+	Classic bool
 }
 
 // Child is one Child SA configuration (swanctl's children.NAME).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -69,15 +70,27 @@ func (id Identity) Matches(got message.ID) bool {
 	return bytes.Equal(id.Data, got.Data)
 }
 
+// String renders the identity as swanctl.conf writes it: a name, an
+// address, "C=CH, O=..., CN=gw" for a DN, "@#hex" for a key ID.
 func (id Identity) String() string {
-	if id.IsAny() {
+	switch id.Type {
+	case IDAny:
 		return "%any"
-	}
-	if id.Type == IDDN {
+	case IDFQDN, IDRFC822:
+		return string(id.Data)
+	case IDIPv4, IDIPv6:
+		if a, ok := netip.AddrFromSlice(id.Data); ok {
+			return a.String()
+		}
+	case IDDN:
 		var seq pkix.RDNSequence
 		if rest, err := asn1.Unmarshal(id.Data, &seq); err == nil && len(rest) == 0 {
 			return seq.String()
 		}
+	case IDKeyID:
+		return "@#" + hex.EncodeToString(id.Data)
+	case IDNull:
+		return "%null"
 	}
 	return id.wire().String()
 }

@@ -39,6 +39,7 @@ func (t *authTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 	if err != nil {
 		return nil, err
 	}
+	sa.localAuth = a.Method
 	p = append(p, a)
 	if len(conn.VIPs) > 0 {
 		p = append(p, cpRequest(conn))
@@ -101,6 +102,7 @@ func (t *authTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
 		m.stats.AuthFailures++
 		return err
 	}
+	sa.remoteAuth = a.Method
 	if cp := message.Find[*message.CP](resp); cp != nil && t.cp && cp.Type == message.CfgReply {
 		acceptCPReply(sa, cp)
 	}
@@ -226,6 +228,7 @@ func (m *Manager) respondAuth(sa *ikeSA, msg *message.Message) ([]message.Payloa
 	if err := m.verifyAuth(sa, msg, idi.ID, a, octets); err != nil {
 		return fail("AUTH", err)
 	}
+	sa.remoteAuth = a.Method
 	if !m.enforceUnique(sa, msg.Notify(message.NotifyInitialContact) != nil) {
 		return fail("unique = keep and an IKE SA exists", nil)
 	}
@@ -240,6 +243,7 @@ func (m *Manager) respondAuth(sa *ikeSA, msg *message.Message) ([]message.Payloa
 		sa.deleteAfterResponse = true
 		return []message.Payload{&message.Notify{Type: message.NotifyAuthenticationFailed}}, true
 	}
+	sa.localAuth = ourAuth.Method
 	p = append(p, ourAuth)
 	cpFailed := message.NotifyType(0)
 	if cp := message.Find[*message.CP](msg); cp != nil && cp.Type == message.CfgRequest && len(conn.Pools) > 0 {

@@ -177,6 +177,7 @@ func (m *Manager) rekeyedSA(old *ikeSA, initiator bool, spiI, spiR uint64, suite
 	nsa.natLocal, nsa.natRemote = old.natLocal, old.natRemote
 	nsa.suite = suite
 	nsa.localID, nsa.remoteID = old.localID, old.remoteID
+	nsa.localAuth, nsa.remoteAuth = old.localAuth, old.remoteAuth
 	nsa.peerFrag, nsa.peerChildless = old.peerFrag, old.peerChildless
 	nsa.rekeyNi, nsa.rekeyNr = bytes.Clone(ni), bytes.Clone(nr)
 	if err := m.setKeys(nsa, keys); err != nil {

@@ -34,8 +34,10 @@ type ikeSA struct {
 	hs *handshake
 
 	localID, remoteID Identity
-	peerFrag          bool // IKEV2_FRAGMENTATION_SUPPORTED received
-	peerChildless     bool
+	// localAuth and remoteAuth are the AUTH methods used, for status.
+	localAuth, remoteAuth message.AuthMethod
+	peerFrag              bool // IKEV2_FRAGMENTATION_SUPPORTED received
+	peerChildless         bool
 
 	// Our requests (RFC 7296 §2.3, window size 1).
 	nextReqID uint32

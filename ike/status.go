@@ -4,29 +4,32 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/bitw-dev/bitw/ike/message"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
 // IKESAStatus describes one IKE SA for status output (design.md's status
 // JSON and more).
 type IKESAStatus struct {
-	ID          uint64 // unique per Manager
-	Conn        string
-	State       IKEState
-	Local       netip.AddrPort
-	Remote      netip.AddrPort
-	Initiator   bool
-	SPIi, SPIr  uint64
-	Proposal    string // keyword syntax: "aes256gcm16-prfsha384-ecp384"
-	Suite       proposal.Suite
-	LocalID     string
-	RemoteID    string
-	NATLocal    bool
-	NATRemote   bool
-	VIPs        []netip.Addr // virtual IPs assigned to us
-	Leases      []netip.Addr // virtual IPs we assigned to the peer
-	Established time.Time
-	Children    []ChildSAStatus
+	ID         uint64 // unique per Manager
+	Conn       string
+	State      IKEState
+	Local      netip.AddrPort
+	Remote     netip.AddrPort
+	Initiator  bool
+	SPIi, SPIr uint64
+	Proposal   string // keyword syntax: "aes256gcm16-prfsha384-ecp384"
+	Suite      proposal.Suite
+	LocalID    string
+	RemoteID   string
+	// LocalAuth and RemoteAuth are the AUTH methods each side used.
+	LocalAuth, RemoteAuth message.AuthMethod
+	NATLocal              bool
+	NATRemote             bool
+	VIPs                  []netip.Addr // virtual IPs assigned to us
+	Leases                []netip.Addr // virtual IPs we assigned to the peer
+	Established           time.Time
+	Children              []ChildSAStatus
 }
 
 // ChildSAStatus describes one Child SA. Byte and packet counters live in
@@ -57,6 +60,7 @@ func (m *Manager) Status() []IKESAStatus {
 		s := IKESAStatus{ID: sa.id, Conn: sa.connName(), State: sa.state, Local: sa.local, Remote: sa.remote,
 			Initiator: sa.initiator, SPIi: sa.spiI, SPIr: sa.spiR, Suite: sa.suite,
 			NATLocal: sa.natLocal, NATRemote: sa.natRemote, Established: sa.established,
+			LocalAuth: sa.localAuth, RemoteAuth: sa.remoteAuth,
 			VIPs: append([]netip.Addr(nil), sa.vips...), Leases: append([]netip.Addr(nil), sa.leases...)}
 		if sa.suite.Protocol != 0 {
 			s.Proposal = sa.suite.String()
