@@ -276,3 +276,35 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 5s")
 }
+
+// TestHalfClose: a client that half-closes after its request still gets
+// status; an up is taken as abandoned (the documented behaviour).
+func TestHalfClose(t *testing.T) {
+	path, _ := startServer(t, &fakeHandler{}, 0)
+	for _, tc := range []struct {
+		req  string
+		ok   bool
+		want string
+	}{
+		{`{"verb":"status"}`, true, ""},
+		{`{"verb":"up","conn":"slow"}`, false, "up slow: canceled"},
+	} {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write([]byte(tc.req + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		var resp Response
+		if err != nil || json.Unmarshal([]byte(line), &resp) != nil || resp.OK != tc.ok || resp.Error != tc.want {
+			t.Errorf("%s after half-close: %q, %v", tc.req, line, err)
+		}
+	}
+}
