@@ -146,14 +146,14 @@ func TestParseCommand(t *testing.T) {
 		{[]string{"up", "site-b", "--timeout", "soon"}, "want a duration"},
 		{[]string{"up", "site-b", "--timeout", "0s"}, "between 1ms"},
 		{[]string{"up", "site-b", "--timeout", "2h"}, "between 1ms"},
-		{[]string{"up", "site-b", "--json"}, "unknown flag --json"},
+		{[]string{"up", "site-b", "--json"}, `unknown flag "--json"`},
 		{[]string{"down"}, "down needs one argument: CONN"},
 		{[]string{"down", "site-b/lan"}, "down takes a connection, not a child"},
 		{[]string{"log"}, "log needs one argument"},
 		{[]string{"log", "loud"}, `unknown level "loud"`},
 		{[]string{"log", "info", "--json"}, "unknown flag"},
 		{[]string{"version", "x"}, "version takes no arguments"},
-		{[]string{"up", "site-b", "--verbose"}, "unknown flag --verbose"},
+		{[]string{"up", "site-b", "--verbose"}, `unknown flag "--verbose"`},
 	} {
 		_, err := ParseCommand(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.msg) || !IsUsage(err) {

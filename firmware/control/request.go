@@ -116,6 +116,11 @@ func ParseCommand(args []string) (Request, error) {
 		return Request{}, Usagef("no command")
 	}
 	req := Request{Verb: args[0]}
+	switch req.Verb {
+	case VerbStatus, VerbUp, VerbDown, VerbRekey, VerbLog, VerbVersion, VerbPowerOff, VerbHelp:
+	default:
+		return Request{}, Usagef("unknown command %q", req.Verb)
+	}
 	var positional []string
 	flags := true
 	for i := 1; i < len(args); i++ {
@@ -132,7 +137,7 @@ func ParseCommand(args []string) (Request, error) {
 		switch name {
 		case "json":
 			if req.Verb != VerbStatus {
-				return Request{}, Usagef("%s: unknown flag %s", req.Verb, a)
+				return Request{}, Usagef("%s: unknown flag %q", req.Verb, a)
 			}
 			if hasValue {
 				v, err := strconv.ParseBool(value)
@@ -145,7 +150,7 @@ func ParseCommand(args []string) (Request, error) {
 			}
 		case "timeout":
 			if req.Verb != VerbUp && req.Verb != VerbDown && req.Verb != VerbRekey {
-				return Request{}, Usagef("%s: unknown flag %s", req.Verb, a)
+				return Request{}, Usagef("%s: unknown flag %q", req.Verb, a)
 			}
 			if !hasValue {
 				if i+1 >= len(args) {
@@ -160,7 +165,7 @@ func ParseCommand(args []string) (Request, error) {
 			}
 			req.TimeoutMS = d.Milliseconds()
 		default:
-			return Request{}, Usagef("%s: unknown flag %s", req.Verb, a)
+			return Request{}, Usagef("%s: unknown flag %q", req.Verb, a)
 		}
 	}
 	switch req.Verb {
