@@ -39,7 +39,8 @@ const (
 
 // Config is what the server reports from.
 type Config struct {
-	// Status gives the snapshot behind /status and the per-SA metrics.
+	// Status gives the snapshot behind /status and the per-SA metrics;
+	// it is required.
 	Status status.Source
 	// Metrics gives the other counters; nil reports them as zero.
 	Metrics MetricsSource
