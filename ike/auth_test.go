@@ -142,7 +142,9 @@ func TestCertificateIDs(t *testing.T) {
 		{"fqdn", func(*x509.Certificate) ike.Identity { return ike.FQDNIdentity("gw-b.example") }},
 		{"ipv4", func(*x509.Certificate) ike.Identity { return ike.AddrIdentity(addrB) }},
 		{"ipv6", func(*x509.Certificate) ike.Identity { return ike.AddrIdentity(v6) }},
-		{"rfc822", func(*x509.Certificate) ike.Identity { return ike.Identity{Type: ike.IDRFC822, Data: []byte("ops@gw-b.example")} }},
+		{"rfc822", func(*x509.Certificate) ike.Identity {
+			return ike.Identity{Type: ike.IDRFC822, Data: []byte("ops@gw-b.example")}
+		}},
 		{"dn", func(cert *x509.Certificate) ike.Identity { return ike.Identity{Type: ike.IDDN, Data: cert.RawSubject} }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
