@@ -1,5 +1,6 @@
 // Command bitw is the bump-in-the-wire IPsec encryptor: the composition
-// root and the command line (design.md). The verbs live in firmware/cli.
+// root and the command line (design.md). The verbs live in firmware/cli,
+// the composition in firmware/runtime.
 package main
 
 import (
@@ -15,6 +16,14 @@ import (
 // Left empty, `bitw version` reports the module's build information.
 var version string
 
+// run is `bitw run`'s runtime for this platform (run_linux.go); nil
+// where none is built in, and `bitw run` says so.
+var run func(env cli.Env) cli.Env
+
 func main() {
-	os.Exit(cli.Main(os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Version: version}))
+	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Version: version}
+	if run != nil {
+		env = run(env)
+	}
+	os.Exit(cli.Main(os.Args[1:], env))
 }
