@@ -20,7 +20,7 @@ func BenchmarkESPRoundTrip(b *testing.B) {
 	for _, kw := range []string{"aes128gcm16", "aes256gcm16", "chacha20poly1305", "aes128-sha256"} {
 		for _, n := range benchSizes {
 			b.Run(fmt.Sprintf("%s/%d", kw, n), func(b *testing.B) {
-				tp := newPair(b, pairConfig{suite: suiteOf(b, kw, proposal.ProtoESP, false), mode: ModeTunnel, window: 4096})
+				tp := newPair(b, pairConfig{suite: suiteOf(b, kw, proposal.ProtoESP, false), mode: ModeTunnel})
 				pkt := udpPacket(tp.src, tp.dst, 1111, 2222, make([]byte, n-ipv4MinLen-udpLen))
 				buf := bufferWith(pkt)
 				b.SetBytes(int64(n))
@@ -119,7 +119,7 @@ func (nullAEAD) Open(dst, _, c, _ []byte) ([]byte, error) { return dst[:len(c)-1
 // the AEAD replaced by one that does nothing: what the data plane itself
 // costs per round trip, for work on the non-crypto path.
 func BenchmarkESPOverhead(b *testing.B) {
-	tp := newPair(b, pairConfig{suite: gcm128(), mode: ModeTunnel, window: 4096})
+	tp := newPair(b, pairConfig{suite: gcm128(), mode: ModeTunnel})
 	for _, e := range []*Engine{tp.a, tp.b} {
 		for _, sa := range e.sas {
 			sa.esp.aead = nullAEAD{}

@@ -112,10 +112,15 @@ func (t *TS) validate() error {
 // match reports whether address a (of family v6) with protocol proto and
 // port port (when known) falls inside the validated selector.
 func (t *TS) match(a addrKey, v6 bool, proto uint8, port uint16, portsKnown bool) bool {
-	if t.Proto != 0 && t.Proto != proto || t.v6 != v6 {
+	if t.v6 != v6 || t.Proto != 0 && t.Proto != proto {
 		return false
 	}
-	if a.less(t.from) || t.to.less(a) {
+	if !v6 {
+		// IPv4 keys live in lo alone.
+		if a.lo < t.from.lo || a.lo > t.to.lo {
+			return false
+		}
+	} else if a.less(t.from) || t.to.less(a) {
 		return false
 	}
 	return t.anyPort || portsKnown && port >= t.FromPort && port <= t.ToPort
