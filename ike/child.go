@@ -289,7 +289,7 @@ func (m *Manager) installChild(c *childSA, keys *keymat.ChildKeys, weInit, outNo
 		wipeParams(&out)
 		return fmt.Errorf("ike: installing inbound SA: %w", err)
 	}
-	c.inOK, c.inKey = true, in.Key()
+	m.setKey(c, DirIn, in.Key())
 	m.reportChildKeys(c, &in)
 	m.reportChildKeys(c, &out)
 	if outNow {
@@ -338,7 +338,7 @@ func (m *Manager) installOutbound(c *childSA, out *SAParams) error {
 		m.stats.InstallErrors++
 		return fmt.Errorf("ike: installing outbound SA: %w", err)
 	}
-	c.outOK, c.outKey = true, out.Key()
+	m.setKey(c, DirOut, out.Key())
 	return nil
 }
 

@@ -354,16 +354,7 @@ func (m *Manager) HandleDataPlaneEvent(ev DataPlaneEvent) {
 	}
 }
 
-func (m *Manager) childByKey(k SAKey) *childSA {
-	for _, sa := range m.sas {
-		for _, c := range sa.children {
-			if (c.inOK && c.inKey == k) || (c.outOK && c.outKey == k) {
-				return c
-			}
-		}
-	}
-	return nil
-}
+func (m *Manager) childByKey(k SAKey) *childSA { return m.childIndex[k] }
 
 // acquire initiates the trapped child whose policy the traffic hit, with
 // the packet's selectors first (RFC 7296 §2.9).

@@ -438,7 +438,7 @@ func (m *Manager) peerDeletesChildren(sa *ikeSA, d *message.Delete) []uint32 {
 				if err := m.deps.Installer.DeleteSA(c.outKey); err != nil {
 					m.stats.InstallErrors++
 				}
-				c.outOK = false
+				m.clearKey(c, DirOut)
 			}
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/bitw-dev/bitw/ike/message"
 )
@@ -69,15 +70,7 @@ func (t *authTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 
 // sendInitialContact: our first IKE SA with this peer (RFC 7296 §2.4).
 func (m *Manager) sendInitialContact(sa *ikeSA) bool {
-	if sa.conn.Unique == UniqueNever {
-		return false
-	}
-	for _, o := range m.sas {
-		if o != sa && o.conn == sa.conn && (o.state == IKEEstablished || o.state == IKERekeying) {
-			return false
-		}
-	}
-	return true
+	return sa.conn.Unique != UniqueNever && m.connLive[sa.conn] == 0
 }
 
 func (t *authTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
@@ -307,13 +300,10 @@ func (m *Manager) selectConn(sa *ikeSA, idi message.ID, idr *message.IDr, method
 // It returns false when the new SA must be refused.
 func (m *Manager) enforceUnique(sa *ikeSA, initialContact bool) bool {
 	conn := sa.conn
-	var others []*ikeSA
-	for _, o := range m.sas {
-		if o != sa && o.conn == conn && o.state != IKEConnecting && o.state != ikeDestroyed &&
-			o.remoteID.Type == sa.remoteID.Type && string(o.remoteID.Data) == string(sa.remoteID.Data) {
-			others = append(others, o)
-		}
+	if conn.Unique == UniqueNever || (conn.Unique == UniqueNo && !initialContact) {
+		return true
 	}
+	others := slices.Clone(m.peers[keyOfPeer(sa)])
 	if len(others) == 0 {
 		return true
 	}

@@ -346,14 +346,18 @@ func (m *Manager) updateChildPath(c *childSA) {
 		if err := m.deps.Installer.UpdateSA(c.inKey, SAUpdate{Src: sa.remote.Addr(), Dst: sa.local.Addr(), Encap: encIn}); err != nil {
 			m.stats.InstallErrors++
 		} else {
-			c.inKey.Dst = sa.local.Addr()
+			k := c.inKey
+			k.Dst = sa.local.Addr()
+			m.setKey(c, DirIn, k)
 		}
 	}
 	if c.outOK {
 		if err := m.deps.Installer.UpdateSA(c.outKey, SAUpdate{Src: sa.local.Addr(), Dst: sa.remote.Addr(), Encap: encOut}); err != nil {
 			m.stats.InstallErrors++
 		} else {
-			c.outKey.Dst = sa.remote.Addr()
+			k := c.outKey
+			k.Dst = sa.remote.Addr()
+			m.setKey(c, DirOut, k)
 		}
 	}
 	if c.pendingOut != nil {

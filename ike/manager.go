@@ -40,6 +40,9 @@ type Manager struct {
 	lastReqID     uint32
 	traps         map[*Child]*trapEntry
 	retries       map[*Connection]*retryState
+	connLive      map[*Connection]int  // live IKE SAs per connection
+	peers         map[peerKey][]*ikeSA // live IKE SAs per connection and remote identity
+	childIndex    map[SAKey]*childSA   // installed SAs, for data-plane events
 	nextSAID      uint64
 	stats         Stats
 	scratch       []byte // transmit: the datagram with its non-ESP marker
@@ -79,21 +82,24 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 		deps.Credentials = StaticCredentials{}
 	}
 	m := &Manager{
-		cfg:       cfg,
-		deps:      deps,
-		clock:     deps.Clock,
-		rand:      deps.Rand,
-		log:       deps.Logger,
-		conns:     map[string]*Connection{},
-		sas:       map[uint64]*ikeSA{},
-		initIndex: map[halfOpenKey]*ikeSA{},
-		pools:     map[string]*addrPool{},
-		byReqID:   map[uint32]*reqIDEntry{},
-		reqIDs:    map[string]*reqIDEntry{},
-		traps:     map[*Child]*trapEntry{},
-		retries:   map[*Connection]*retryState{},
-		hashSeed:  maphash.MakeSeed(),
-		stats:     Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
+		cfg:        cfg,
+		deps:       deps,
+		clock:      deps.Clock,
+		rand:       deps.Rand,
+		log:        deps.Logger,
+		conns:      map[string]*Connection{},
+		sas:        map[uint64]*ikeSA{},
+		initIndex:  map[halfOpenKey]*ikeSA{},
+		pools:      map[string]*addrPool{},
+		byReqID:    map[uint32]*reqIDEntry{},
+		reqIDs:     map[string]*reqIDEntry{},
+		traps:      map[*Child]*trapEntry{},
+		retries:    map[*Connection]*retryState{},
+		connLive:   map[*Connection]int{},
+		peers:      map[peerKey][]*ikeSA{},
+		childIndex: map[SAKey]*childSA{},
+		hashSeed:   maphash.MakeSeed(),
+		stats:      Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
 	}
 	if m.clock == nil {
 		m.clock = systemClock{}

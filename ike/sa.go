@@ -304,14 +304,14 @@ func (m *Manager) uninstallChild(c *childSA) {
 			m.stats.InstallErrors++
 			m.logChild(c, slog.LevelWarn, "deleting outbound SA failed", "err", err)
 		}
-		c.outOK = false
+		m.clearKey(c, DirOut)
 	}
 	if c.inOK {
 		if err := inst.DeleteSA(c.inKey); err != nil {
 			m.stats.InstallErrors++
 			m.logChild(c, slog.LevelWarn, "deleting inbound SA failed", "err", err)
 		}
-		c.inOK = false
+		m.clearKey(c, DirIn)
 	} else if c.spiIn != 0 {
 		inst.ReleaseSPI(c.cfg.Protocol, c.spiIn)
 	}
@@ -324,4 +324,35 @@ func (m *Manager) uninstallChild(c *childSA) {
 func wipeParams(p *SAParams) {
 	clear(p.EncKey)
 	clear(p.IntegKey)
+}
+
+// setKey records an installed SA of c under its key, in the index that
+// data-plane events are looked up in.
+func (m *Manager) setKey(c *childSA, dir Direction, k SAKey) {
+	m.clearKey(c, dir)
+	if dir == DirIn {
+		c.inOK, c.inKey = true, k
+	} else {
+		c.outOK, c.outKey = true, k
+	}
+	m.childIndex[k] = c
+}
+
+// clearKey forgets an SA of c that is no longer installed.
+func (m *Manager) clearKey(c *childSA, dir Direction) {
+	ok, k := c.inOK, c.inKey
+	if dir == DirOut {
+		ok, k = c.outOK, c.outKey
+	}
+	if !ok {
+		return
+	}
+	if m.childIndex[k] == c {
+		delete(m.childIndex, k)
+	}
+	if dir == DirIn {
+		c.inOK = false
+	} else {
+		c.outOK = false
+	}
 }

@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 )
 
 // IKEState is an IKE SA's lifecycle state, in swanctl's vocabulary.
@@ -119,9 +120,49 @@ func (m *Manager) setIKEState(sa *ikeSA, to IKEState, why string) bool {
 		return false
 	}
 	sa.state = to
+	if live(from) != live(to) {
+		m.indexLive(sa, live(to))
+	}
 	m.stats.IKETransitions[to]++
 	m.logIKE(sa, slog.LevelDebug, "IKE SA state", "from", from, "to", to, "why", why)
 	return true
+}
+
+// live states count for uniqueness and INITIAL_CONTACT.
+func live(s IKEState) bool { return s == IKEEstablished || s == IKERekeying }
+
+// peerKey indexes live IKE SAs by connection and remote identity.
+type peerKey struct {
+	conn *Connection
+	typ  uint8
+	id   string
+}
+
+func keyOfPeer(sa *ikeSA) peerKey {
+	return peerKey{conn: sa.conn, typ: uint8(sa.remoteID.Type), id: string(sa.remoteID.Data)}
+}
+
+// indexLive keeps the per-connection count and the per-peer index of live
+// IKE SAs, so uniqueness checks need not scan every SA.
+func (m *Manager) indexLive(sa *ikeSA, on bool) {
+	k := keyOfPeer(sa)
+	if on {
+		m.connLive[sa.conn]++
+		m.peers[k] = append(m.peers[k], sa)
+		return
+	}
+	if m.connLive[sa.conn]--; m.connLive[sa.conn] <= 0 {
+		delete(m.connLive, sa.conn)
+	}
+	l := m.peers[k]
+	if i := slices.Index(l, sa); i >= 0 {
+		l = slices.Delete(l, i, i+1)
+	}
+	if len(l) == 0 {
+		delete(m.peers, k)
+	} else {
+		m.peers[k] = l
+	}
 }
 
 // setChildState is the Child SA counterpart of setIKEState.
