@@ -43,7 +43,7 @@ func swanSite(startAction string) harness.SiteToSite {
 
 // counters are a Child SA's live counters, as either peer reports them.
 type counters struct {
-	SPIIn, SPIOut                             string
+	SPIIn, SPIOut                            string
 	BytesIn, BytesOut, PacketsIn, PacketsOut uint64
 }
 
