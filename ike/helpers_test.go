@@ -96,6 +96,7 @@ type pairOpts struct {
 	// tweak changes the configurations before the Managers are made.
 	tweak          func(a, b *ike.Config)
 	credsA, credsB ike.Credentials
+	keysA          ike.KeyHook
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -121,7 +122,7 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	}
 	p.ia, p.ib = iketest.NewInstaller(0xa0000000), iketest.NewInstaller(0xb0000000)
 	ma, err := ike.New(p.ca, ike.Deps{Sender: p.net.Sender(), Installer: p.ia, Clock: p.clock, Rand: iketest.Rand(1),
-		Credentials: o.credsA, Logger: testLogger(t, "A")})
+		Credentials: o.credsA, Logger: testLogger(t, "A"), KeyHook: o.keysA})
 	if err != nil {
 		t.Fatal(err)
 	}
