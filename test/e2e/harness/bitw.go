@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,9 +28,14 @@ type BitwSite struct {
 	RekeyTime   time.Duration
 	// ChildRekeyTime is the child's rekey_time.
 	ChildRekeyTime time.Duration
-	LogLevel       string // default "debug"
+	// DPDAction is the child's dpd_action (clear | trap | restart).
+	DPDAction string
+	LogLevel  string // default "debug"
 	// SaveKeys makes bitw write Wireshark's key tables (KeysDir).
 	SaveKeys bool
+	// ConnExtra and ChildExtra are TOML lines added verbatim to the
+	// connection's and the child's sections.
+	ConnExtra, ChildExtra string
 	// Extra is TOML appended verbatim (further sections).
 	Extra string
 }
@@ -86,10 +92,27 @@ func (g *Gateway) renderBitwConfig(s BitwSite, files BitwFiles) string {
 	if files.KeysDir != "" {
 		fmt.Fprintf(&b, "save_keys = %s\n", tomlString(files.KeysDir))
 	}
-	fmt.Fprintf(&b, "\n[interfaces.red]\nlink = %s\naddress = %s\n", tomlString(g.RedLink), tomlString(g.Red4.String()))
-	fmt.Fprintf(&b, "\n[interfaces.black]\nlink = %s\naddress = %s\n", tomlString(g.BlackLink), tomlString(g.Black4.String()))
-	if g.NextHop4.IsValid() {
-		fmt.Fprintf(&b, "gateway = %s\n", tomlString(g.NextHop4.String()))
+	// One address is written as a string, as the examples do; with
+	// IPv6 a list of both.
+	addrs := func(p4, p6 netip.Prefix) string {
+		if !p6.IsValid() {
+			return tomlString(p4.String())
+		}
+		return tomlList([]string{p4.String(), p6.String()})
+	}
+	fmt.Fprintf(&b, "\n[interfaces.red]\nlink = %s\naddress = %s\n", tomlString(g.RedLink), addrs(g.Red4, g.Red6))
+	fmt.Fprintf(&b, "\n[interfaces.black]\nlink = %s\naddress = %s\n", tomlString(g.BlackLink), addrs(g.Black4, g.Black6))
+	var hops []string
+	for _, h := range []netip.Addr{g.NextHop4, g.NextHop6} {
+		if h.IsValid() {
+			hops = append(hops, h.String())
+		}
+	}
+	switch len(hops) {
+	case 1:
+		fmt.Fprintf(&b, "gateway = %s\n", tomlString(hops[0]))
+	case 2:
+		fmt.Fprintf(&b, "gateway = %s\n", tomlList(hops))
 	}
 	fmt.Fprintf(&b, "\n[connections.%s]\nremote_addrs = %s\n", conn, tomlList([]string{g.Peer4.String()}))
 	if len(s.Proposals) > 0 {
@@ -108,6 +131,9 @@ func (g *Gateway) renderBitwConfig(s BitwSite, files BitwFiles) string {
 		fmt.Fprintf(&b, "local = { auth = \"psk\", id = %s }\n", tomlString(g.ID()))
 		fmt.Fprintf(&b, "remote = { auth = \"psk\", id = %s }\n", tomlString(g.PeerID()))
 	}
+	if s.ConnExtra != "" {
+		b.WriteString(strings.TrimRight(s.ConnExtra, "\n") + "\n")
+	}
 	local, remote := []string{g.LocalNet4.String()}, []string{g.RemoteNet4.String()}
 	if g.LocalNet6.IsValid() {
 		local, remote = append(local, g.LocalNet6.String()), append(remote, g.RemoteNet6.String())
@@ -121,6 +147,12 @@ func (g *Gateway) renderBitwConfig(s BitwSite, files BitwFiles) string {
 	}
 	if s.ChildRekeyTime > 0 {
 		fmt.Fprintf(&b, "rekey_time = %s\n", tomlString(shortDuration(s.ChildRekeyTime)))
+	}
+	if s.DPDAction != "" {
+		fmt.Fprintf(&b, "dpd_action = %s\n", tomlString(s.DPDAction))
+	}
+	if s.ChildExtra != "" {
+		b.WriteString(strings.TrimRight(s.ChildExtra, "\n") + "\n")
 	}
 	if s.PKI != nil && s.Identity != nil {
 		fmt.Fprintf(&b, "\n[secrets.private-%s]\nfile = %s\n", g.Name, tomlString(s.Identity.Name+".key"))
