@@ -24,7 +24,10 @@ type childRequest struct {
 	// packet holds the selectors of the packet behind an acquire, sent
 	// first in TSi and TSr (RFC 7296 §2.9).
 	packet *[2]TS
-	done   []func(error)
+	// trapKey names the trap policy an acquire came from: the Child SA
+	// takes its ReqID, whatever its narrowed selectors.
+	trapKey string
+	done    []func(error)
 }
 
 func (r *childRequest) finish(err error) {
@@ -470,7 +473,10 @@ func reqKey(conn *Connection, cfg *Child, local, remote []TS) string {
 
 // acquireReqID gives the Child SA the ReqID of its child and selectors.
 func (m *Manager) acquireReqID(c *childSA) error {
-	key := reqKey(c.ike.conn, c.cfg, c.local, c.remote)
+	key := c.reqKey
+	if key == "" || m.reqIDs[key] == nil {
+		key = reqKey(c.ike.conn, c.cfg, c.local, c.remote)
+	}
 	e := m.reqIDs[key]
 	if e == nil {
 		m.lastReqID++

@@ -384,7 +384,8 @@ func (m *Manager) acquire(ev DataPlaneEvent) {
 		}
 		return t
 	}
-	req := &childRequest{cfg: trap.cfg, packet: &[2]TS{host(ev.Src, ev.Proto, ev.SrcPort), host(ev.Dst, ev.Proto, ev.DstPort)}}
+	req := &childRequest{cfg: trap.cfg, trapKey: trap.key,
+		packet: &[2]TS{host(ev.Src, ev.Proto, ev.SrcPort), host(ev.Dst, ev.Proto, ev.DstPort)}}
 	m.log.Info("acquire", "conn", trap.conn.Name, "child", trap.cfg.Name, "src", ev.Src, "dst", ev.Dst)
 	if sa := m.ikeFor(trap.conn); sa != nil {
 		m.addChildren(sa, []*childRequest{req}, nil)

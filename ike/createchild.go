@@ -59,6 +59,9 @@ func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 	if t.child == nil {
 		t.child = m.newChild(sa, cfg)
 		t.child.mode = mode
+		if t.req != nil {
+			t.child.reqKey = t.req.trapKey
+		}
 	}
 	t.child.ike = sa
 	var p []message.Payload

@@ -387,9 +387,7 @@ func (m *Manager) expireFragments(sa *ikeSA) {
 	if sa.reasm == nil {
 		return
 	}
-	if n := sa.reasm.Expire(m.now); n > 0 {
-		m.stats.Malformed[message.ReasonFragmentLimit] += uint64(n)
-	}
+	m.stats.ReassemblyTimeouts += uint64(sa.reasm.Expire(m.now))
 	if sa.reasm.Pending() > 0 {
 		m.schedule(&sa.tReassembly, m.cfg.ReassemblyTimeout)
 	} else {

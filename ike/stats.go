@@ -152,6 +152,8 @@ type Stats struct {
 	KeepalivesReceived     uint64
 	FragmentsSent          uint64
 	FragmentsReceived      uint64
+	// ReassemblyTimeouts counts fragmented messages dropped incomplete.
+	ReassemblyTimeouts uint64
 }
 
 // DropTotal is the sum of all drops and malformed messages.
