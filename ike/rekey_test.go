@@ -7,7 +7,6 @@ import (
 
 	"github.com/bitw-dev/bitw/ike"
 	"github.com/bitw-dev/bitw/ike/iketest"
-	"github.com/bitw-dev/bitw/ike/message"
 )
 
 // watchTraffic checks after every network step that each side's current
@@ -369,5 +368,4 @@ func TestRekeyTimers(t *testing.T) {
 	if sa.ChildTransitions[ike.ChildRekeyed]+sb.ChildTransitions[ike.ChildRekeyed] < 11 {
 		t.Errorf("child rekeys: %d + %d", sa.ChildTransitions[ike.ChildRekeyed], sb.ChildTransitions[ike.ChildRekeyed])
 	}
-	_ = message.ExchangeCreateChildSA
 }
