@@ -10,10 +10,10 @@ import (
 var ErrAbsent = errors.New("engine not present")
 
 // Absent returns a stand-in for the engine name that is not present, and
-// why. It claims ESPMinimum so that Select self-tests it like a real one;
-// every operation fails with an error wrapping ErrAbsent, so the
-// self-test fails at once, without touching hardware, and the console
-// line says why the soft engine took over.
+// why. Select self-tests it like a real one: SelfTest fails at once with
+// an error wrapping ErrAbsent, without touching hardware, and the console
+// line says why the soft engine took over. Its operations fail the same
+// way.
 func Absent(name, why string) Engine {
 	return absent{name: name, err: fmt.Errorf("%w: %s", ErrAbsent, why)}
 }

@@ -1,6 +1,7 @@
 package hw_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +138,7 @@ func TestSelectAbsent(t *testing.T) {
 	if err != nil || e.Name() != "soft" {
 		t.Fatalf("got %v, %v", e, err)
 	}
-	want := "crypto: DCP self-test failed: RFC 3602 case 1: new AES-CBC: engine not present: emulated SoC: QEMU models no DCP; using soft engine"
+	want := "crypto: DCP self-test failed: engine not present: emulated SoC: QEMU models no DCP; using soft engine"
 	if len(l) != 1 || l[0] != want {
 		t.Fatalf("log %q, want %q", l, want)
 	}
@@ -199,5 +200,20 @@ func TestSelectFallbackFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "soft engine failed its self-test") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestAbsentOperationsFail: an Absent engine that reaches the data path
+// without Select still fails every operation.
+func TestAbsentOperationsFail(t *testing.T) {
+	a := hw.Absent("DCP", "test")
+	if _, err := hw.NewESPCBC(a, make([]byte, 16), make([]byte, 32)); !errors.Is(err, hw.ErrAbsent) {
+		t.Errorf("NewESPCBC: %v", err)
+	}
+	if _, err := a.NewHMACSHA256(nil); !errors.Is(err, hw.ErrAbsent) {
+		t.Errorf("NewHMACSHA256: %v", err)
+	}
+	if err := a.Random(make([]byte, 4)); !errors.Is(err, hw.ErrAbsent) {
+		t.Errorf("Random: %v", err)
 	}
 }

@@ -89,7 +89,7 @@ func unhex(s string) []byte {
 const packetLen = 1504
 
 // SelfTest checks e against known answers before it carries traffic, and
-// returns the first failure:
+// returns the first failure (for an Absent engine, why it is absent):
 //
 //   - e offers at least ESPMinimum;
 //   - AES-CBC: RFC 3602 §4 cases 1-4 and, for the key sizes Caps claims,
@@ -107,6 +107,9 @@ const packetLen = 1504
 //   - Random, when claimed: two 32-octet draws that differ and are not
 //     all zero (a stuck generator; no test can show randomness).
 func SelfTest(e Engine) error {
+	if a, ok := e.(absent); ok {
+		return a.err
+	}
 	caps := e.Caps()
 	if !caps.Has(ESPMinimum) {
 		return fmt.Errorf("offers %s, needs at least %s", caps, ESPMinimum)
