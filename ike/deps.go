@@ -14,10 +14,13 @@ import (
 // Deps are the Manager's connections to the world: nothing in ike opens a
 // socket, reads the clock or draws randomness except through them.
 type Deps struct {
-	Sender      Sender
-	Installer   Installer
-	Clock       Clock       // nil: the system clock
-	Rand        io.Reader   // nil: crypto/rand
+	Sender    Sender
+	Installer Installer
+	Clock     Clock // nil: the system clock
+	// Rand supplies SPIs, nonces, private keys, cookie secrets and
+	// jitter; nil is crypto/rand. It must not fail: like crypto/rand,
+	// whose failure ends the process, a failing reader panics.
+	Rand        io.Reader
 	Credentials Credentials // PSKs and private keys
 	Logger      *slog.Logger
 	// KeyHook, when set, receives the keys of every IKE and Child SA
