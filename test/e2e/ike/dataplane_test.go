@@ -24,7 +24,7 @@ type engineInstaller struct {
 }
 
 func (a engineInstaller) AllocSPI(proposal.Protocol) (uint32, error) { return a.e.AllocSPI() }
-func (a engineInstaller) ReleaseSPI(_ proposal.Protocol, spi uint32)  { a.e.ReleaseSPI(spi) }
+func (a engineInstaller) ReleaseSPI(_ proposal.Protocol, spi uint32) { a.e.ReleaseSPI(spi) }
 
 func key(k ike.SAKey) ipsec.SAKey {
 	d := ipsec.DirIn
@@ -90,7 +90,9 @@ func (a engineInstaller) UpdatePolicy(id ike.PolicyID, p ike.PolicyParams) error
 		Action: ipsec.ActionProtect, ReqID: p.ReqID, Acquire: p.Acquire})
 }
 
-func (a engineInstaller) DeletePolicy(id ike.PolicyID) error { return a.e.DeletePolicy(ipsec.PolicyID(id)) }
+func (a engineInstaller) DeletePolicy(id ike.PolicyID) error {
+	return a.e.DeletePolicy(ipsec.PolicyID(id))
+}
 
 // openTUN creates a TUN device (no packet information header) in the
 // current thread's namespace, as a non-blocking, pollable file.
