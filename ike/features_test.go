@@ -482,3 +482,23 @@ func TestInitialContact(t *testing.T) {
 		t.Errorf("B holds %s", describe(st))
 	}
 }
+
+// TestChildlessRequired: a responder with childless = never refuses an
+// IKE_AUTH without a Child SA.
+func TestChildlessRequired(t *testing.T) {
+	p := newPair(t, pairOpts{tweak: func(a, b *ike.Config) {
+		a.Connections[0].Children = nil
+		a.Connections[0].KeyingTries = 1
+		b.Connections[0].Childless = ike.ChildlessNever
+	}})
+	// B does not announce CHILDLESS_IKEV2_SUPPORTED, so A cannot even try.
+	var result error
+	p.a.M.Up("gw", "", func(err error) { result = err })
+	p.net.Settle(time.Minute)
+	if result == nil {
+		t.Fatal("a childless IKE SA came up against childless = never")
+	}
+	if n := p.b.M.Stats().Established; n != 0 {
+		t.Errorf("B established %d IKE SAs", n)
+	}
+}

@@ -247,13 +247,15 @@ func (m *Manager) respondAuth(sa *ikeSA, msg *message.Message) ([]message.Payloa
 		}
 		cpFailed = n
 	}
+	childless := message.Find[*message.SA](msg) == nil
+	if childless && conn.Childless == ChildlessNever {
+		// RFC 6023 §3: a responder that requires a Child SA refuses.
+		sa.deleteAfterResponse = true
+		return []message.Payload{&message.Notify{Type: message.NotifyInvalidSyntax}}, true
+	}
 	m.established(sa)
 	m.logIKE(sa, slog.LevelInfo, "IKE SA established", "remote_id", sa.remoteID)
-	if message.Find[*message.SA](msg) == nil {
-		if conn.Childless == ChildlessNever {
-			sa.deleteAfterResponse = true
-			return []message.Payload{&message.Notify{Type: message.NotifyInvalidSyntax}}, true
-		}
+	if childless {
 		return p, true
 	}
 	if cpFailed != 0 {
