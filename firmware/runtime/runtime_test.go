@@ -58,6 +58,13 @@ func (s *syncBuffer) String() string {
 
 const labPSK = "runtime test pre-shared key, long enough"
 
+func gatewayLine(gw string) string {
+	if gw == "" {
+		return ""
+	}
+	return fmt.Sprintf("gateway = %q", gw)
+}
+
 func peerName(name string) string {
 	if name == "gw-a" {
 		return "gw-b"
@@ -68,6 +75,11 @@ func peerName(name string) string {
 // siteConfig writes a gateway's configuration; extra is appended to the
 // child's section, device to [device].
 func siteConfig(t *testing.T, name, me, peer, red, local, remote, startAction, device, child string) *config.Config {
+	return siteConfigGW(t, name, me, peer, red, local, remote, startAction, device, child, "")
+}
+
+// siteConfigGW is siteConfig with a black gateway (empty for none).
+func siteConfigGW(t *testing.T, name, me, peer, red, local, remote, startAction, device, child, gateway string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	src := fmt.Sprintf(`
@@ -84,6 +96,7 @@ address = %q
 [interfaces.black]
 link = "black0"
 address = "%s/24"
+%s
 
 [connections.peer]
 remote_addrs = [%q]
@@ -100,7 +113,7 @@ start_action = %q
 
 [secrets.ike-lab]
 secret = %q
-`, name, filepath.Join(dir, "c.sock"), device, red, me, peer, name, peerName(name), local, remote, startAction, child, labPSK)
+`, name, filepath.Join(dir, "c.sock"), device, red, me, gatewayLine(gateway), peer, name, peerName(name), local, remote, startAction, child, labPSK)
 	path := filepath.Join(dir, "bitw.toml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -117,6 +130,7 @@ type labOptions struct {
 	deviceA, deviceB   string // extra [device] lines
 	childA, childB     string // extra child lines
 	noStartA, noStartB bool   // build but do not run
+	blackGateways      bool   // each gateway routes off-link black traffic to the other
 }
 
 func newLab(t *testing.T, o labOptions) *lab {
@@ -143,8 +157,12 @@ func newLab(t *testing.T, o labOptions) *lab {
 	if o.startB == "" {
 		o.startB = "none"
 	}
-	cfgA := siteConfig(t, "gw-a", "203.0.113.1", "203.0.113.2", "192.168.1.1/24", "192.168.1.0/24", "192.168.2.0/24", o.startA, o.deviceA, o.childA)
-	cfgB := siteConfig(t, "gw-b", "203.0.113.2", "203.0.113.1", "192.168.2.1/24", "192.168.2.0/24", "192.168.1.0/24", o.startB, o.deviceB, o.childB)
+	gwA, gwB := "", ""
+	if o.blackGateways {
+		gwA, gwB = "203.0.113.2", "203.0.113.1"
+	}
+	cfgA := siteConfigGW(t, "gw-a", "203.0.113.1", "203.0.113.2", "192.168.1.1/24", "192.168.1.0/24", "192.168.2.0/24", o.startA, o.deviceA, o.childA, gwA)
+	cfgB := siteConfigGW(t, "gw-b", "203.0.113.2", "203.0.113.1", "192.168.2.1/24", "192.168.2.0/24", "192.168.1.0/24", o.startB, o.deviceB, o.childB, gwB)
 	l.b = startGateway(t, cfgB, redB, blackB, !o.noStartB)
 	l.a = startGateway(t, cfgA, redA, blackA, !o.noStartA)
 	return l
@@ -345,4 +363,44 @@ func TestControlSocketVerbs(t *testing.T) {
 	if l.a.rt.level.Level().String() != "WARN" {
 		t.Errorf("level %v after log warn", l.a.rt.level.Level())
 	}
+}
+
+// TestBypassPolicy: with no tunnel, a [policy] bypass rule lets ICMP
+// between the sites cross in clear while the default DISCARD stops TCP;
+// default = "bypass" lets everything cross. Each gateway's black gateway
+// is the other, so cleartext has a route.
+func TestBypassPolicy(t *testing.T) {
+	icmp := "\n[policy]\nbypass = [{ local = \"%s\", remote = \"%s\", proto = \"icmp\" }]\n"
+	l := newLab(t, labOptions{startA: "none", blackGateways: true,
+		deviceA: fmt.Sprintf(icmp, "192.168.1.0/24", "192.168.2.0/24"),
+		deviceB: fmt.Sprintf(icmp, "192.168.2.0/24", "192.168.1.0/24")})
+	ping(t, l.hostA, "192.168.2.10", 3)
+	ln, err := l.hostB.ListenTCP(netip.MustParseAddrPort("192.168.2.10:7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if c, err := l.hostA.DialTCP(ctx, netip.MustParseAddrPort("192.168.2.10:7")); err == nil {
+		c.Close()
+		t.Fatal("TCP crossed without a tunnel or a bypass rule")
+	}
+	if d := l.a.rt.Snapshot().Drops[status.SourceIPsec]["policy_discard"]; d == 0 {
+		t.Errorf("no policy_discard counted: %v", l.a.rt.Snapshot().Drops)
+	}
+
+	open := newLab(t, labOptions{startA: "none", blackGateways: true, deviceA: "\n[policy]\ndefault = \"bypass\"\n", deviceB: "\n[policy]\ndefault = \"bypass\"\n"})
+	ln2, err := open.hostB.ListenTCP(netip.MustParseAddrPort("192.168.2.10:7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	c, err := open.hostA.DialTCP(ctx2, netip.MustParseAddrPort("192.168.2.10:7"))
+	if err != nil {
+		t.Fatalf("TCP with default = bypass: %v", err)
+	}
+	c.Close()
 }

@@ -3,11 +3,13 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bitw-dev/bitw/firmware/mgmt"
 	"github.com/bitw-dev/bitw/firmware/status"
 	"github.com/bitw-dev/bitw/ike"
+	"github.com/bitw-dev/bitw/ike/message"
 	"github.com/bitw-dev/bitw/ipsec"
 	"github.com/bitw-dev/bitw/netstack"
 )
@@ -17,7 +19,11 @@ import (
 // the engine and the frame path. Safe for concurrent use.
 func (r *Runtime) Snapshot() status.Status {
 	st := status.Status{Device: r.cfg.Device.Name, Version: r.opts.Version, UptimeSecs: int64(time.Since(r.start) / time.Second)}
-	sas, err := r.ikeStatus()
+	var sas []ike.IKESAStatus
+	var stats ike.Stats
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	err := r.ike.Call(ctx, func() { sas, stats = r.ike.Status(), r.ike.Stats() })
 	if err != nil {
 		r.log.Warn("status: IKE did not answer; reporting the data plane only", "err", err)
 	}
@@ -34,20 +40,45 @@ func (r *Runtime) Snapshot() status.Status {
 	if m := status.DropCounts(ctr.Drops[:], netstackReason); len(m) > 0 {
 		st.Drops[status.SourceNetstack] = m
 	}
+	if m := ikeDrops(&stats); len(m) > 0 {
+		st.Drops[SourceIKE] = m
+	}
 	return st
+}
+
+// SourceIKE is the status drop source of the IKE engine: datagrams it
+// discarded (ike.DropReason) and messages it refused as malformed
+// (message.Reason, as "malformed_..."), beside status.SourceIPsec and
+// status.SourceNetstack.
+const SourceIKE = "ike"
+
+// ikeDrops names IKE's drop counters in the style of the data plane's
+// metric labels (lower case, underscores).
+func ikeDrops(s *ike.Stats) map[string]uint64 {
+	label := func(s string) string {
+		return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s))
+	}
+	m := map[string]uint64{}
+	for i, n := range s.Drops {
+		if i > 0 && n > 0 {
+			m[label(ike.DropReason(i).String())] += n
+		}
+	}
+	for i, n := range s.Malformed {
+		if n == 0 {
+			continue
+		}
+		name := "malformed"
+		if i > 0 {
+			name += "_" + label(message.Reason(i).String())
+		}
+		m[name] += n
+	}
+	return m
 }
 
 func ipsecReason(i int) string    { return ipsec.DropReason(i).String() }
 func netstackReason(i int) string { return netstack.DropReason(i).String() }
-
-// ikeStatus asks the IKE goroutine for its SAs.
-func (r *Runtime) ikeStatus() ([]ike.IKESAStatus, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	defer cancel()
-	var sas []ike.IKESAStatus
-	err := r.ike.Call(ctx, func() { sas = r.ike.Status() })
-	return sas, err
-}
 
 func (r *Runtime) ikeSA(sa ike.IKESAStatus, now time.Time) status.IKESA {
 	out := status.IKESA{

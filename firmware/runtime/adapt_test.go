@@ -1,0 +1,139 @@
+package runtime
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bitw-dev/bitw/ike"
+	"github.com/bitw-dev/bitw/ike/message"
+	"github.com/bitw-dev/bitw/ipsec"
+	"github.com/bitw-dev/bitw/ipsec/proposal"
+)
+
+func TestSelectorsConversion(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.9")
+	got := selectors([]ike.TS{
+		{From: a, To: b, ToPort: 65535},
+		{Proto: 6, From: a, To: a, FromPort: 80, ToPort: 80},
+		{Proto: 17, From: a, To: a, FromPort: 65535, ToPort: 0}, // OPAQUE
+	})
+	want := []ipsec.TS{
+		{From: a, To: b, ToPort: 65535},
+		{Proto: 6, From: a, To: a, FromPort: 80, ToPort: 80},
+		{Proto: 17, From: a, To: a, FromPort: 0, ToPort: 65535},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i].String() != want[i].String() || got[i].FromPort != want[i].FromPort || got[i].ToPort != want[i].ToPort {
+			t.Errorf("%d: got %v %d-%d, want %v %d-%d", i, got[i], got[i].FromPort, got[i].ToPort, want[i], want[i].FromPort, want[i].ToPort)
+		}
+	}
+}
+
+func TestOuterHeader(t *testing.T) {
+	for _, c := range []struct {
+		p    ike.SAParams
+		want ipsec.OuterHeader
+	}{
+		{ike.SAParams{CopyDF: true, CopyECN: true}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal}},
+		{ike.SAParams{}, ipsec.OuterHeader{DF: ipsec.DFClear, ECN: ipsec.ECNCompat}},
+		{ike.SAParams{CopyDF: true, CopyECN: true, CopyDSCP: ike.CopyDSCPNo}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal, SetDSCP: true}},
+		{ike.SAParams{CopyDF: true, CopyECN: true, CopyDSCP: ike.CopyDSCPYes}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal}},
+	} {
+		if got := outerHeader(c.p); got != c.want {
+			t.Errorf("%+v: got %+v, want %+v", c.p, got, c.want)
+		}
+	}
+}
+
+func TestSAKeysRoundTrip(t *testing.T) {
+	k := ike.SAKey{Dir: ike.DirOut, Proto: proposal.ProtoESP, SPI: 0xc1a2b3c4, Dst: netip.MustParseAddr("203.0.113.2")}
+	if got := ikeKey(saKey(k)); got != k {
+		t.Errorf("%v -> %v", k, got)
+	}
+	if saKey(k).Dir != ipsec.DirOut || saKey(ike.SAKey{Dir: ike.DirIn}).Dir != ipsec.DirIn {
+		t.Error("directions")
+	}
+}
+
+func TestDataPlaneEvent(t *testing.T) {
+	k := ipsec.SAKey{Dir: ipsec.DirIn, Proto: proposal.ProtoESP, SPI: 7, Dst: netip.MustParseAddr("203.0.113.1")}
+	for kind, want := range map[ipsec.EventKind]ike.EventKind{
+		ipsec.EventSoftExpire: ike.EventSoftExpire, ipsec.EventHardExpire: ike.EventHardExpire,
+		ipsec.EventSeqExhausted: ike.EventSeqExhausted, ipsec.EventAcquire: ike.EventAcquire,
+	} {
+		ev := ipsec.Event{Kind: kind, ReqID: 3, SA: k, Packet: ipsec.PacketSelector{Src: netip.MustParseAddr("192.168.1.10"),
+			Dst: netip.MustParseAddr("192.168.2.10"), Proto: 6, SrcPort: 40000, DstPort: 22}}
+		got := dataPlaneEvent(ev)
+		if got.Kind != want || got.ReqID != 3 || got.SA != ikeKey(k) {
+			t.Errorf("%v: %+v", kind, got)
+		}
+		if kind == ipsec.EventAcquire && (got.Src != ev.Packet.Src || got.Dst != ev.Packet.Dst || got.Proto != 6 || got.SrcPort != 40000 || got.DstPort != 22) {
+			t.Errorf("acquire lost the packet's selector: %+v", got)
+		}
+	}
+}
+
+func TestIKEDropLabels(t *testing.T) {
+	var s ike.Stats
+	s.Drops[ike.DropUnknownSPI] = 2
+	s.Drops[ike.DropWrongMessageID] = 3
+	s.Malformed[message.ReasonIntegrity] = 4
+	s.Malformed[0] = 1
+	got := ikeDrops(&s)
+	want := map[string]uint64{"unknown_spi": 2, "wrong_message_id": 3, "malformed_integrity_check_failed": 4, "malformed": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// TestIKEConfigTranslation loads a configuration with most settings and
+// checks what the IKE manager is given.
+func TestIKEConfigTranslation(t *testing.T) {
+	cfg := siteConfig(t, "gw-a", "203.0.113.1", "203.0.113.2", "192.168.1.1/24", "192.168.1.0/24", "192.168.2.0/24", "trap",
+		`allow_legacy = true`,
+		`dpd_action = "restart"
+rekey_time = "20m"
+life_time = "30m"
+rekey_bytes = 1000000
+copy_dscp = "no"
+inactivity = "5m"`)
+	ic, creds, notes, err := ikeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ic.Policy.AllowLegacy || len(ic.Connections) != 1 {
+		t.Fatalf("config: %+v", ic)
+	}
+	c := ic.Connections[0]
+	if c.Name != "peer" || !slices.Equal(c.LocalAddrs, []netip.Addr{netip.MustParseAddr("203.0.113.1")}) ||
+		len(c.RemoteAddrs) != 1 || c.RemoteAddrs[0].From != netip.MustParseAddr("203.0.113.2") {
+		t.Errorf("connection: %+v", c)
+	}
+	if c.Local.Method != ike.AuthPSK || c.Local.ID.Type != message.IDFQDN || string(c.Local.ID.Data) != "gw-a.example" || !c.Local.AllowSHA1 {
+		t.Errorf("local auth: %+v", c.Local)
+	}
+	ch := c.Children[0]
+	if ch.StartAction != ike.ActionTrap || ch.DPDAction != ike.ActionStart || ch.Mode != ike.ModeTunnel ||
+		ch.RekeyTime != 20*time.Minute || ch.LifeTime != 30*time.Minute || ch.RekeyBytes != 1000000 || ch.CopyDSCP != ike.CopyDSCPNo {
+		t.Errorf("child: %+v", ch)
+	}
+	if len(ch.LocalTS) != 1 || ch.LocalTS[0].Dynamic || ch.LocalTS[0].From != netip.MustParseAddr("192.168.1.0") || ch.LocalTS[0].To != netip.MustParseAddr("192.168.1.255") {
+		t.Errorf("local_ts: %+v", ch.LocalTS)
+	}
+	if len(creds.PSKs) != 1 || string(creds.PSKs[0].Secret) != labPSK {
+		t.Errorf("credentials: %+v", creds)
+	}
+	if len(notes) != 1 {
+		t.Errorf("notes (inactivity only): %q", notes)
+	}
+}
