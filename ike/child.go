@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -322,17 +323,9 @@ func (m *Manager) installChild(c *childSA, keys *keymat.ChildKeys, weInit, outNo
 func (m *Manager) outboundWait() time.Duration {
 	var d time.Duration
 	for i := 0; i <= m.cfg.RetransmitTries; i++ {
-		d += time.Duration(float64(m.cfg.RetransmitTimeout) * pow(m.cfg.RetransmitBase, i))
+		d += time.Duration(float64(m.cfg.RetransmitTimeout) * math.Pow(m.cfg.RetransmitBase, float64(i)))
 	}
 	return d
-}
-
-func pow(b float64, n int) float64 {
-	r := 1.0
-	for range n {
-		r *= b
-	}
-	return r
 }
 
 func (m *Manager) installOutbound(c *childSA, out *SAParams) error {
