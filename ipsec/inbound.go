@@ -122,16 +122,7 @@ func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
 	}
 	sa.inBytes, sa.inPackets = bytes, packets
 	sa.mu.Unlock()
-	if hard.Bytes|hard.Packets != 0 {
-		if l := hard.exceeded(bytes, packets, 0); l != LimitNone {
-			e.expire(sa, l)
-		}
-	}
-	if sa.state.Load()&stateSoft == 0 {
-		if l := sa.life.Soft.exceeded(bytes, packets, 0); l != LimitNone && sa.setState(stateSoft) {
-			e.saEvent(EventSoftExpire, sa, l)
-		}
-	}
+	e.counted(sa, bytes, packets)
 	return DropNone
 }
 

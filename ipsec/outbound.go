@@ -272,8 +272,15 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 		}
 		return 0, DropSeqExhausted
 	}
-	packets := seq - sa.initialSeq
-	if hard.Bytes|hard.Packets != 0 {
+	e.counted(sa, bytes, seq-sa.initialSeq)
+	return seq, DropNone
+}
+
+// counted applies the lifetimes to an SA's counts after a packet: the
+// packet that reaches a hard limit is the last, and the soft limit is
+// reported once.
+func (e *Engine) counted(sa *SA, bytes, packets uint64) {
+	if hard := &sa.life.Hard; hard.Bytes|hard.Packets != 0 {
 		if l := hard.exceeded(bytes, packets, 0); l != LimitNone {
 			e.expire(sa, l)
 		}
@@ -283,7 +290,6 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 			e.saEvent(EventSoftExpire, sa, l)
 		}
 	}
-	return seq, DropNone
 }
 
 // expire marks the SA hard-expired and reports it once.
