@@ -113,8 +113,8 @@ func TestBitwBadConfigs(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 0x636f6e66))
 	cases := map[string]string{
-		"empty":         "",
-		"binary":        string(bytes.Repeat([]byte{0, 0xff, 0x7f, '[', '"'}, 200)),
+		"empty":  "",
+		"binary": string(bytes.Repeat([]byte{0, 0xff, 0x7f, '[', '"'}, 200)),
 		// 2000 levels take firmware/config's position scanner 0.2 s; its
 		// cost grows with the square of the depth (8000: 1.7 s, 600 MB).
 		"nested arrays": "[device]\nname = " + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "\n",
