@@ -122,7 +122,9 @@ func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
 	}
 	sa.inBytes, sa.inPackets = bytes, packets
 	sa.mu.Unlock()
-	e.counted(sa, bytes, packets)
+	if sa.countLimits {
+		e.counted(sa, bytes, packets)
+	}
 	return DropNone
 }
 

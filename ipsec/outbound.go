@@ -182,7 +182,9 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 	esp := w[off:]
 	binary.BigEndian.PutUint32(esp[espSPI:], sa.key.SPI)
 	binary.BigEndian.PutUint32(esp[espSeq:], uint32(seq))
-	if c.writeIV(esp[espHeaderLen:espHeaderLen+c.ivLen], seq) != nil {
+	if c.kind == kindAEAD {
+		binary.BigEndian.PutUint64(esp[espHeaderLen:], seq)
+	} else if c.writeIV(esp[espHeaderLen:espHeaderLen+c.ivLen], seq) != nil {
 		return e.dropOut(DropRandom)
 	}
 	c.seal(w, off, seq, sa.esn, &b.scratch)
@@ -272,7 +274,9 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 		}
 		return 0, DropSeqExhausted
 	}
-	e.counted(sa, bytes, seq-sa.initialSeq)
+	if sa.countLimits {
+		e.counted(sa, bytes, seq-sa.initialSeq)
+	}
 	return seq, DropNone
 }
 

@@ -220,25 +220,28 @@ func newPath(src, dst netip.Addr, encap UDPEncap) *path {
 type SA struct {
 	key SAKey // as installed; the destination lives on in path
 
-	reqID      uint32
-	mode       Mode
-	suite      proposal.Suite
-	esn        bool
-	esp        *espCipher
-	ah         *integrity
-	ahICV      [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
-	tfc        bool
-	outer      OuterHeader
-	sel        Selectors
-	natOA      NATOA
-	matchSrc   bool
-	matchDst   bool
-	life       Lifetime
-	installed  int64  // engine clock at AddSA
-	order      uint64 // install order, to pick the newest outbound SA
-	initialSeq uint64
-	maxSeq     uint64
-	ipIDBase   uint16
+	reqID    uint32
+	mode     Mode
+	suite    proposal.Suite
+	esn      bool
+	esp      *espCipher
+	ah       *integrity
+	ahICV    [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
+	tfc      bool
+	outer    OuterHeader
+	sel      Selectors
+	natOA    NATOA
+	matchSrc bool
+	matchDst bool
+	life     Lifetime
+	// countLimits says whether any byte or packet limit is set, so
+	// that packets skip the lifetime checks when none is.
+	countLimits bool
+	installed   int64  // engine clock at AddSA
+	order       uint64 // install order, to pick the newest outbound SA
+	initialSeq  uint64
+	maxSeq      uint64
+	ipIDBase    uint16
 
 	path  atomic.Pointer[path]
 	state atomic.Uint32
@@ -308,6 +311,8 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 	if sa.esn {
 		sa.maxSeq = ^uint64(0)
 	}
+	l := &cfg.Lifetime
+	sa.countLimits = l.Soft.Bytes|l.Soft.Packets|l.Hard.Bytes|l.Hard.Packets != 0
 	if cfg.InitialSeq >= sa.maxSeq {
 		return nil, fmt.Errorf("ipsec: SA %08x: initial sequence number %d leaves no room", cfg.SPI, cfg.InitialSeq)
 	}
