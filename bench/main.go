@@ -16,6 +16,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,9 +34,9 @@ import (
 	"github.com/bitw-dev/bitw/test/e2e/harness"
 )
 
-// errBitwUnavailable is what the bitw rows report until the bitw host
-// runtime can run a gateway.
-var errBitwUnavailable = errors.New("bitw gateway not available yet")
+// errBitwUnavailable is what the bitw rows report when there is no bitw
+// binary to run (BITW_BIN unset or not executable).
+var errBitwUnavailable = errors.New("bitw binary not available")
 
 // Proposals of the encrypted rows.
 const (
@@ -57,6 +58,9 @@ type gateways struct {
 	// towards gwB so far: the proof that the measured traffic was
 	// encrypted rather than routed around the tunnel.
 	tunnelBytesOut func() (uint64, error)
+	// profilers fetch a CPU profile of d from each bitw gateway into
+	// dir (with -pprof).
+	profilers []func(dir string, d time.Duration) error
 }
 
 // row is one line of the table.
@@ -77,40 +81,101 @@ var rows = []row{
 	{4, "plain routing", harness.RouterGateway, harness.RouterGateway, setupRouting},
 }
 
-// setupBitwBitw runs bitw on both gateways.
+// setupBitwBitw runs bitw on both gateways; gwA initiates.
 func setupBitwBitw(r *runner, topo *harness.Topology) (gateways, error) {
-	a, err := startBitwGateway(r, topo.GwA)
+	b, err := startBitwGateway(r, topo.GwB, "none")
 	if err != nil {
 		return gateways{}, err
 	}
-	b, err := startBitwGateway(r, topo.GwB)
+	a, err := startBitwGateway(r, topo.GwA, "start")
 	if err != nil {
 		return gateways{}, err
 	}
-	return gateways{procs: append(a.procs, b.procs...), tunnelBytesOut: a.tunnelBytesOut}, nil
+	if err := waitBitw(b); err != nil {
+		return gateways{}, err
+	}
+	return gateways{procs: append(a.procs, b.procs...), tunnelBytesOut: a.tunnelBytesOut, profilers: append(a.profilers, b.profilers...)}, nil
 }
 
 // setupBitwStrongSwan runs bitw on gwA against strongSwan on gwB; bitw
 // initiates.
 func setupBitwStrongSwan(r *runner, topo *harness.Topology) (gateways, error) {
-	a, err := startBitwGateway(r, topo.GwA)
+	s, b := startStrongSwanGateway(r, topo.GwB)
+	a, err := startBitwGateway(r, topo.GwA, "start")
 	if err != nil {
 		return gateways{}, err
 	}
-	_, b := startStrongSwanGateway(r, topo.GwB)
-	return gateways{procs: append(a.procs, b...), tunnelBytesOut: a.tunnelBytesOut}, nil
+	if _, _, err := s.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 10*time.Second); err != nil {
+		return gateways{}, err
+	}
+	return gateways{procs: append(a.procs, b...), tunnelBytesOut: a.tunnelBytesOut, profilers: a.profilers}, nil
 }
 
-// startBitwGateway is where bitw joins the benchmark as gateway g: the
-// harness gives g's namespace red0 and black0 without kernel addresses,
-// g.BitwConfig writes a config from g's addresses with the proposals and
-// PSK above, harness.StartBitw runs $BITW_BIN with it, and Bitw.WaitChild
-// waits for the tunnel; the process to measure is Bitw.Proc and the
-// tunnel's bytes are bytes_out in Bitw.Status. The bitw host runtime has
-// no "run" command yet, so this reports errBitwUnavailable and the rows
-// that need it are skipped.
-func startBitwGateway(r *runner, g *harness.Gateway) (gateways, error) {
-	return gateways{}, errBitwUnavailable
+// bitwGateway is a running bitw and what the measurement needs of it.
+type bitwGateway struct {
+	gateways
+	bitw *harness.Bitw
+}
+
+// startBitwGateway runs $BITW_BIN as gateway g: the harness gives g's
+// namespace red0 and black0 without kernel addresses, g.BitwConfig
+// writes a config from g's addresses with the proposals and PSK above,
+// and harness.StartBitw runs it. With startAction "start" it waits for
+// the tunnel. The process to measure is Bitw.Proc; the tunnel's bytes are
+// bytes_out in Bitw.Status.
+func startBitwGateway(r *runner, g *harness.Gateway, startAction string) (bitwGateway, error) {
+	bin := os.Getenv(harness.EnvBitwBin)
+	if st, err := os.Stat(bin); bin == "" || err != nil || st.Mode()&0o111 == 0 {
+		return bitwGateway{}, fmt.Errorf("%w: %s=%q (make bitw builds build/bitw)", errBitwUnavailable, harness.EnvBitwBin, bin)
+	}
+	files := g.BitwConfig(r, harness.BitwSite{
+		Proposals:    []string{benchIKEProposal},
+		ESPProposals: []string{benchESPProposal},
+		PSK:          benchPSK,
+		StartAction:  startAction,
+		LogLevel:     "info",
+	})
+	b := harness.StartBitw(r, bin, g, files)
+	gw := bitwGateway{bitw: b, gateways: gateways{procs: []gatewayProc{{"bitw " + g.Name, b.Proc.Pid()}}}}
+	gw.tunnelBytesOut = func() (uint64, error) {
+		_, c, err := b.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 5*time.Second)
+		return c.BytesOut, err
+	}
+	if os.Getenv(envPprof) != "" {
+		gw.profilers = []func(string, time.Duration) error{func(dir string, d time.Duration) error {
+			return fetchProfile(g.NS, filepath.Join(dir, "cpu-bitw-"+g.Name+".pprof"), d)
+		}}
+	}
+	if startAction == "start" {
+		if err := waitBitw(gw); err != nil {
+			return gw, err
+		}
+	}
+	return gw, nil
+}
+
+// envPprof is the bitw runtime's switch for its profiler (firmware's
+// run_linux.go): an address on the gateway namespace's loopback.
+const envPprof = "BITW_PPROF"
+
+// fetchProfile asks the bitw in ns for a CPU profile of d and writes it
+// to out, with Python's standard library (always on Debian), since curl
+// may be missing.
+func fetchProfile(ns *harness.Netns, out string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", os.Getenv(envPprof), int(d.Seconds()))
+	script := "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1], timeout=120).read())"
+	if b, err := ns.Exec(ctx, "/usr/bin/python3", "-c", script, url, out); err != nil {
+		return fmt.Errorf("profile from %s: %v: %s", ns.Name, err, b)
+	}
+	return nil
+}
+
+// waitBitw waits until the gateway's Child SA is installed.
+func waitBitw(g bitwGateway) error {
+	_, _, err := g.bitw.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 15*time.Second)
+	return err
 }
 
 // setupStrongSwanStrongSwan runs charon with kernel-libipsec on both
@@ -156,7 +221,11 @@ func main() {
 	outDir := flag.String("out", "bench/out", "directory for results and logs")
 	only := flag.String("rows", "1,2,3,4", "comma-separated row numbers to run")
 	verbose := flag.Bool("v", false, "print harness log lines")
+	pprof := flag.Bool("pprof", false, "collect CPU profiles of the bitw gateways during each bitw row's iperf3 run (into the row's directory; go tool pprof reads them)")
 	flag.Parse()
+	if *pprof {
+		os.Setenv(envPprof, "127.0.0.1:6060")
+	}
 
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces)")
@@ -200,6 +269,7 @@ func main() {
 		_ = os.WriteFile(filepath.Join(runDir, "results.json"), append(js, '\n'), 0o644)
 	}
 	fmt.Printf("results: %s\n", filepath.Join(runDir, "results.txt"))
+	fmt.Println(rttLine(results))
 	fmt.Println(ratioLine(results))
 }
 
@@ -283,6 +353,22 @@ func writeTable(w io.Writer, results []result, s settings) {
 		}
 	}
 	tw.Flush()
+}
+
+// rttLine says how much round-trip time the bitw gateways add over plain
+// routing: ping through row 1 less ping through row 4.
+func rttLine(results []result) string {
+	const label = "ping RTT bitw<->bitw adds over plain routing"
+	byRow := map[int]result{}
+	for _, r := range results {
+		byRow[r.Row] = r
+	}
+	b, okB := byRow[1]
+	p, okP := byRow[4]
+	if !okB || !okP || b.PingAvgMsec <= 0 || p.PingAvgMsec <= 0 {
+		return label + ": not computed (rows 1 and 4 are needed)"
+	}
+	return fmt.Sprintf("%s: %+.3f ms (%.3f ms vs %.3f ms)", label, b.PingAvgMsec-p.PingAvgMsec, b.PingAvgMsec, p.PingAvgMsec)
 }
 
 // ratioLine is the output's last line: bitw <-> bitw throughput over

@@ -77,9 +77,18 @@ func measure(r *runner, topo *harness.Topology, gws gateways, s settings) (resul
 	if err != nil {
 		return res, err
 	}
+	profiles := make(chan error, len(gws.profilers))
+	for _, p := range gws.profilers {
+		go func() { profiles <- p(r.dir, s.duration-2*time.Second) }()
+	}
 	start := time.Now()
 	ip, err := harness.Iperf3(r, topo.HostA.NS, topo.HostB.NS, topo.HostB.Addr4, harness.IperfOptions{Duration: s.duration})
 	wall := time.Since(start)
+	for range gws.profilers {
+		if perr := <-profiles; perr != nil {
+			r.Logf("%v", perr)
+		}
+	}
 	if err != nil {
 		return res, err
 	}

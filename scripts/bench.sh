@@ -12,8 +12,13 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: needs root (network namespaces)" >&2
 	exit 1
 fi
-# The bitw rows take the binary from BITW_BIN, as the e2e tests do.
-export BITW_BIN="${BITW_BIN:-$PWD/build/bitw}"
+# The bitw rows take the binary from BITW_BIN, as the e2e tests do; by
+# default the one built from this tree.
+if [ -z "${BITW_BIN:-}" ]; then
+	mkdir -p build
+	go build -o build/bitw ./firmware
+	export BITW_BIN=$PWD/build/bitw
+fi
 mkdir -p bench/out
 go build -o bench/out/bench ./bench
 exec bench/out/bench -out bench/out "$@"
