@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,27 @@ func TestBitwToStrongSwan(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestBitwWarnsKernelAddress: bitw owns its links, so an address the
+// kernel holds on one of them is reported at start-up, naming the link
+// and the address.
+func TestBitwWarnsKernelAddress(t *testing.T) {
+	harness.RequireE2E(t)
+	bin := harness.BitwBinary(t)
+	topo := harness.NewTopology(t, harness.Options{A: harness.BitwGateway, B: harness.BitwGateway})
+	topo.GwA.NS.IPBatch(t, "addr add 198.51.100.77/32 dev "+harness.RedLink)
+	a := harness.StartBitw(t, bin, topo.GwA, topo.GwA.BitwConfig(t, bitwSite("none")))
+	if err := a.Proc.WaitLog("198.51.100.77", 5*time.Second); err != nil {
+		t.Fatalf("no warning about the kernel's address on %s: %v\n%s", harness.RedLink, err, a.Proc.Tail(20))
+	}
+	for _, line := range strings.Split(a.Proc.Log(), "\n") {
+		if strings.Contains(line, "198.51.100.77") {
+			if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "link="+harness.RedLink) {
+				t.Errorf("warning line: %s", line)
+			}
+			t.Logf("%s", line)
+		}
 	}
 }
