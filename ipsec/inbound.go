@@ -22,9 +22,6 @@ func (e *Engine) Inbound(b *Buffer) InResult {
 		b.Truncate(h.total)
 		pkt = pkt[:h.total]
 	}
-	if !h.v6 && ipv4HeaderChecksum(pkt[:h.l4]) != binary.BigEndian.Uint16(pkt[ipv4Checksum:]) {
-		return e.dropIn(DropMalformed, 0)
-	}
 	if h.fragment {
 		return e.dropIn(DropFragment, 0)
 	}
@@ -211,6 +208,13 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 // pkt[start:], takes nh as its protocol and gets its lengths fixed.
 func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
 	pkt := b.Bytes()
+	// The header goes on to the red side with fresh lengths and checksum,
+	// so it must be checked first. (In tunnel mode the outer header is
+	// discarded once ESP or AH has authenticated the packet, and its
+	// checksum protects nothing that is used.)
+	if !h.v6 && ipv4HeaderChecksum(pkt[:h.l4]) != binary.BigEndian.Uint16(pkt[ipv4Checksum:]) {
+		return e.dropSA(sa, DropMalformed)
+	}
 	f := h.flow
 	f.proto = nh
 	portsOf(pkt[start:start+n], &f)
