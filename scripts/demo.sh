@@ -106,7 +106,7 @@ for ns in "$ha" "$ga" "$wire" "$gb" "$hb"; do
 	ip netns add "$ns"
 	ip -n "$ns" link set lo up
 	# No IPv6 link-local chatter on the demo links.
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6'
 done
 ip -n "$ha" link add eth0 type veth peer name red0 netns "$ga"
 ip -n "$hb" link add eth0 type veth peer name red0 netns "$gb"
