@@ -110,3 +110,32 @@ func TestBitwWarnsKernelAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestBitwTrap: with start_action = trap nothing is negotiated until red
+// traffic matches the child; the first packets are dropped and counted
+// (no SA yet), the acquire brings the tunnel up, and the ping gets
+// through.
+func TestBitwTrap(t *testing.T) {
+	harness.RequireE2E(t, bitwTools...)
+	bin := harness.BitwBinary(t)
+	topo := harness.NewTopology(t, harness.Options{A: harness.BitwGateway, B: harness.BitwGateway})
+	harness.StartBitw(t, bin, topo.GwB, topo.GwB.BitwConfig(t, bitwSite("none")))
+	a := harness.StartBitw(t, bin, topo.GwA, topo.GwA.BitwConfig(t, bitwSite("trap")))
+	time.Sleep(500 * time.Millisecond)
+	if st, err := a.Status(); err != nil || len(st.IKESAs) != 0 {
+		t.Fatalf("a trap negotiated without traffic: %+v %v", st, err)
+	}
+	topo.HostA.NS.MustPing(t, topo.HostB.Addr4, 3)
+	_, c, err := a.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := bitwDrops(t, a)["ipsec"]
+	t.Logf("Child SA %s/%s up on demand; gwA ipsec drops %v", c.SPIIn, c.SPIOut, drops)
+	if drops["no_sa"] == 0 {
+		t.Error("no packet was counted under no_sa before the SA existed")
+	}
+	if !strings.Contains(a.Proc.Log(), "msg=acquire") {
+		t.Error("no acquire in gwA's log")
+	}
+}
