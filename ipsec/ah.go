@@ -270,7 +270,7 @@ func (e *Engine) outboundAH(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
 	if tunnel {
 		in := innerFactsOf(pkt, h.v6)
 		ah = b.Push(ahLen)
-		sa.writeOuter(b.Push(hdr), p, protoAH, b.Len(), seq, in)
+		sa.writeOuter(b.Push(hdr), p, b.Len(), seq, in)
 	} else {
 		b.Push(ahLen)
 		pk := b.Bytes()

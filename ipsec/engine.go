@@ -295,7 +295,7 @@ func (e *Engine) UpdateSA(k SAKey, u SAUpdate) (SAKey, error) {
 			return k, fmt.Errorf("%w: %s", ErrSAExists, nk)
 		}
 	}
-	sa.path.Store(newPath(p.src, p.dst, p.encap))
+	sa.path.Store(sa.newPath(p.src, p.dst, p.encap))
 	if nk != k {
 		delete(e.sas, k)
 		e.sas[nk] = sa
@@ -330,7 +330,7 @@ func (e *Engine) AddPolicy(p Policy) (PolicyID, error) {
 	e.nextPol++
 	e.order++
 	id := e.nextPol
-	e.policies[id] = &spdEntry{id: id, order: e.order, pol: p, st: &policyState{}}
+	e.policies[id] = &spdEntry{id: id, order: e.order, pol: p, sel: p.Selectors.compile(), st: &policyState{}}
 	e.rebuild()
 	return id, nil
 }
@@ -351,7 +351,7 @@ func (e *Engine) UpdatePolicy(id PolicyID, p Policy) error {
 	if err := e.checkConflict(id, &p); err != nil {
 		return err
 	}
-	e.policies[id] = &spdEntry{id: id, order: old.order, pol: p, st: old.st}
+	e.policies[id] = &spdEntry{id: id, order: old.order, pol: p, sel: p.Selectors.compile(), st: old.st}
 	e.rebuild()
 	return nil
 }
@@ -439,7 +439,7 @@ func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *SA 
 // lookupOut returns the first entry matching an outbound red packet.
 func (t *tables) lookupOut(f *flow) *spdEntry {
 	for _, ent := range t.spd {
-		if ent.pol.Selectors.matchOut(f) {
+		if ent.sel.matchOut(f) {
 			return ent
 		}
 	}
@@ -449,7 +449,7 @@ func (t *tables) lookupOut(f *flow) *spdEntry {
 // lookupIn returns the first entry matching a packet from the peer side.
 func (t *tables) lookupInbound(f *flow) *spdEntry {
 	for _, ent := range t.spd {
-		if ent.pol.Selectors.matchIn(f) {
+		if ent.sel.matchIn(f) {
 			return ent
 		}
 	}

@@ -350,10 +350,11 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		{Proto: protoSCTP, From: netip.MustParseAddr("172.16.0.5"), To: netip.MustParseAddr("172.16.0.9"), ToPort: 0xffff},
 		ProtoTS(mustPrefix("fd00:5::/64"), protoSCTP, 0, 0xffff),
 	}
-	s := Selectors{Local: local, Remote: remote}
-	if err := s.validate(); err != nil {
+	sel := Selectors{Local: local, Remote: remote}
+	if err := sel.validate(); err != nil {
 		t.Fatal(err)
 	}
+	s := sel.compile()
 	pkt := func(src, dst string, proto uint8, sport uint16) *flow {
 		s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
 		return &flow{srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
@@ -380,7 +381,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		t.Error("fragment matched a port selector")
 	}
 	anyPorts := Selectors{Local: []TS{ProtoTS(mustPrefix("10.1.0.0/24"), protoSCTP, 0, 0xffff)}, Remote: remote}
-	if err := anyPorts.validate(); err != nil || !anyPorts.matchOut(frag) {
+	if m := anyPorts.compile(); anyPorts.validate() != nil || !m.matchOut(frag) {
 		t.Error("fragment did not match ANY ports")
 	}
 	// ICMP type and code: echo requests (type 8) only.
@@ -388,6 +389,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 	if err := echo.validate(); err != nil {
 		t.Fatal(err)
 	}
+	echoM := echo.compile()
 	var h ipHeader
 	for _, c := range []struct {
 		typ  byte
@@ -396,7 +398,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		p := ipPacket(hostA4, hostB4, protoICMP, []byte{c.typ, 0, 0, 0})
 		parseIP(p, &h)
 		flowOf(p, &h)
-		if echo.matchOut(&h.flow) != c.want {
+		if echoM.matchOut(&h.flow) != c.want {
 			t.Errorf("ICMP type %d: %v", c.typ, !c.want)
 		}
 	}

@@ -89,7 +89,7 @@ func innerFactsOf(pkt []byte, v6 bool) innerFacts {
 const maxIPLen = 0xffff
 
 func outerHeaderLen(p *path) int {
-	if p.dst.Is4() {
+	if p.v4 {
 		return ipv4MinLen
 	}
 	return ipv6Len
@@ -193,12 +193,8 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 		if udp != 0 {
 			writeUDP(b.Push(udpLen), p.encap, b.Len())
 		}
-		proto := uint8(protoESP)
-		if udp != 0 {
-			proto = protoUDP
-		}
 		o := b.Push(hdr)
-		sa.writeOuter(o, p, proto, b.Len(), seq, in)
+		sa.writeOuter(o, p, b.Len(), seq, in)
 		if udp != 0 && p.dst.Is6() {
 			setUDP6Checksum(b.Bytes(), hdr)
 		}
@@ -317,7 +313,7 @@ func writeUDP(u []byte, enc UDPEncap, n int) {
 // octets (RFC 4301 §5.1.2): DSCP copied or set, ECN per RFC 6040, TTL or
 // hop limit from the SA, DF per policy, and an IPv4 ID derived from the
 // sequence number, which does not repeat within 65536 packets of the SA.
-func (sa *SA) writeOuter(o []byte, p *path, proto uint8, total int, seq uint64, in innerFacts) {
+func (sa *SA) writeOuter(o []byte, p *path, total int, seq uint64, in innerFacts) {
 	dscp, ecn := in.dscp, in.ecn
 	if sa.outer.SetDSCP {
 		dscp = sa.outer.DSCP
@@ -325,36 +321,29 @@ func (sa *SA) writeOuter(o []byte, p *path, proto uint8, total int, seq uint64, 
 	if sa.outer.ECN == ECNCompat {
 		ecn = ecnNotECT
 	}
-	ttl := sa.outer.TTL
-	if ttl == 0 {
-		ttl = 64
-	}
 	tos := dscp<<2 | ecn
-	if p.dst.Is4() {
-		o[0] = 0x45
-		o[ipv4TOS] = tos
-		binary.BigEndian.PutUint16(o[ipv4TotalLen:], uint16(total))
-		binary.BigEndian.PutUint16(o[ipv4ID:], uint16(seq)+sa.ipIDBase)
+	if p.v4 {
+		h := (*[ipv4MinLen]byte)(o)
+		*h = [ipv4MinLen]byte(p.hdr[:ipv4MinLen])
+		id := uint16(seq) + sa.ipIDBase
 		var flags byte
 		if sa.outer.DF == DFSet || sa.outer.DF == DFCopy && in.df {
 			flags = ipv4FlagDF
 		}
-		o[ipv4Flags], o[ipv4Flags+1] = flags, 0
-		o[ipv4TTL] = ttl
-		o[ipv4Proto] = proto
-		copy(o[ipv4Src:ipv4Src+4], p.srcRaw[:4])
-		copy(o[ipv4Dst:ipv4Dst+4], p.dstRaw[:4])
-		setIPv4Checksum(o[:ipv4MinLen])
+		h[ipv4TOS] = tos
+		binary.BigEndian.PutUint16(h[ipv4TotalLen:], uint16(total))
+		binary.BigEndian.PutUint16(h[ipv4ID:], id)
+		h[ipv4Flags] = flags
+		// The path's sum covers the fixed fields; add the others.
+		sum := p.sum + uint32(tos) + uint32(total) + uint32(id) + uint32(flags)<<8
+		binary.BigEndian.PutUint16(h[ipv4Checksum:], checksumFold(sum))
 		return
 	}
-	o[0] = 0x60 | tos>>4
-	o[1] = tos << 4
-	o[2], o[3] = 0, 0
-	binary.BigEndian.PutUint16(o[ipv6PayloadLen:], uint16(total-ipv6Len))
-	o[ipv6NextHeader] = proto
-	o[ipv6HopLimit] = ttl
-	copy(o[ipv6Src:ipv6Src+16], p.srcRaw[:])
-	copy(o[ipv6Dst:ipv6Dst+16], p.dstRaw[:])
+	h := (*[ipv6Len]byte)(o)
+	*h = p.hdr
+	h[0] |= tos >> 4
+	h[1] = tos << 4
+	binary.BigEndian.PutUint16(h[ipv6PayloadLen:], uint16(total-ipv6Len))
 }
 
 // setIPLength rewrites the length field of the IP header at the start of

@@ -76,6 +76,7 @@ type spdEntry struct {
 	id    PolicyID
 	order uint64
 	pol   Policy
+	sel   matcher
 	sa    *SA
 	st    *policyState
 }

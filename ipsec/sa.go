@@ -199,18 +199,45 @@ const (
 
 // path is the part of an SA that UpdateSA may change after a NAT float.
 type path struct {
-	src, dst netip.Addr
-	encap    UDPEncap
-	// The addresses as the outer header carries them (4 or 16 octets)
-	// and as keys for lookups.
-	srcRaw, dstRaw [16]byte
-	srcK, dstK     addrKey
+	src, dst   netip.Addr
+	srcK, dstK addrKey // the addresses as keys, for lookups
+	encap      UDPEncap
+	v4         bool
+	// hdr is the tunnel's outer header as far as the path fixes it:
+	// version, TTL or hop limit, protocol and addresses; the rest is
+	// zero. sum is the IPv4 checksum's sum over those fields.
+	hdr [ipv6Len]byte
+	sum uint32
 }
 
-func newPath(src, dst netip.Addr, encap UDPEncap) *path {
-	p := &path{src: src, dst: dst, encap: encap, srcK: keyOf(src), dstK: keyOf(dst)}
-	copy(p.srcRaw[:], src.AsSlice())
-	copy(p.dstRaw[:], dst.AsSlice())
+// newPath builds sa's path toward dst. The outer protocol is ESP, or UDP
+// when encapsulating, or AH.
+func (sa *SA) newPath(src, dst netip.Addr, encap UDPEncap) *path {
+	p := &path{src: src, dst: dst, srcK: keyOf(src), dstK: keyOf(dst), encap: encap, v4: dst.Is4()}
+	proto := byte(protoESP)
+	switch {
+	case sa.ah != nil:
+		proto = protoAH
+	case encap.Enabled():
+		proto = protoUDP
+	}
+	ttl := sa.outer.TTL
+	if ttl == 0 {
+		ttl = 64 // RFC 4301 leaves it to the encapsulator; the common default
+	}
+	h := p.hdr[:]
+	if p.v4 {
+		h[0] = 0x45
+		h[ipv4TTL], h[ipv4Proto] = ttl, proto
+		copy(h[ipv4Src:], src.AsSlice())
+		copy(h[ipv4Dst:], dst.AsSlice())
+		p.sum = checksumAdd(0, h[:ipv4MinLen])
+	} else {
+		h[0] = 0x60
+		h[ipv6NextHeader], h[ipv6HopLimit] = proto, ttl
+		copy(h[ipv6Src:], src.AsSlice())
+		copy(h[ipv6Dst:], dst.AsSlice())
+	}
 	return p
 }
 
@@ -220,20 +247,21 @@ func newPath(src, dst netip.Addr, encap UDPEncap) *path {
 type SA struct {
 	key SAKey // as installed; the destination lives on in path
 
-	reqID    uint32
-	mode     Mode
-	suite    proposal.Suite
-	esn      bool
-	esp      *espCipher
-	ah       *integrity
-	ahICV    [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
-	tfc      bool
-	outer    OuterHeader
-	sel      Selectors
-	natOA    NATOA
-	matchSrc bool
-	matchDst bool
-	life     Lifetime
+	reqID     uint32
+	mode      Mode
+	suite     proposal.Suite
+	esn       bool
+	esp       *espCipher
+	ah        *integrity
+	ahICV     [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
+	tfc       bool
+	outer     OuterHeader
+	selectors Selectors
+	sel       matcher // selectors, compiled for the inbound check
+	natOA     NATOA
+	matchSrc  bool
+	matchDst  bool
+	life      Lifetime
 	// countLimits says whether any byte or packet limit is set, so
 	// that packets skip the lifetime checks when none is.
 	countLimits bool
@@ -299,7 +327,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 		esn:        cfg.Suite.ESN,
 		tfc:        cfg.TFC,
 		outer:      cfg.Outer,
-		sel:        cfg.Selectors.clone(),
+		selectors:  cfg.Selectors.clone(),
 		natOA:      NATOA{Src: cfg.NATOA.Src.Unmap(), Dst: cfg.NATOA.Dst.Unmap()},
 		matchSrc:   cfg.MatchSrc,
 		matchDst:   cfg.MatchDst,
@@ -317,9 +345,10 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 		return nil, fmt.Errorf("ipsec: SA %08x: initial sequence number %d leaves no room", cfg.SPI, cfg.InitialSeq)
 	}
 	sa.seq.Store(cfg.InitialSeq)
-	if err := sa.sel.validate(); err != nil {
+	if err := sa.selectors.validate(); err != nil {
 		return nil, fmt.Errorf("ipsec: SA %08x: %w", cfg.SPI, err)
 	}
+	sa.sel = sa.selectors.compile()
 	if sa.outer.DSCP > 63 {
 		return nil, fmt.Errorf("ipsec: SA %08x: DSCP %d out of range", cfg.SPI, sa.outer.DSCP)
 	}
@@ -370,7 +399,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 		}
 		sa.ipIDBase = binary.BigEndian.Uint16(id[:])
 	}
-	sa.path.Store(newPath(src, dst, cfg.Encap))
+	sa.path.Store(sa.newPath(src, dst, cfg.Encap))
 	return sa, nil
 }
 

@@ -19,11 +19,6 @@ type TS struct {
 	From, To netip.Addr
 	FromPort uint16
 	ToPort   uint16
-
-	// The range in the form the data path compares, set by validate.
-	v6       bool
-	anyPort  bool
-	from, to addrKey
 }
 
 // addrKey is an address as a 128-bit integer (IPv4 in the low 32 bits),
@@ -105,25 +100,7 @@ func (t *TS) validate() error {
 	if t.Proto == 0 && !t.anyPorts() {
 		return fmt.Errorf("traffic selector %s: ports need a protocol", t)
 	}
-	t.v6, t.anyPort, t.from, t.to = t.From.Is6(), t.anyPorts(), keyOf(t.From), keyOf(t.To)
 	return nil
-}
-
-// match reports whether address a (of family v6) with protocol proto and
-// port port (when known) falls inside the validated selector.
-func (t *TS) match(a addrKey, v6 bool, proto uint8, port uint16, portsKnown bool) bool {
-	if t.v6 != v6 || t.Proto != 0 && t.Proto != proto {
-		return false
-	}
-	if !v6 {
-		// IPv4 keys live in lo alone.
-		if a.lo < t.from.lo || a.lo > t.to.lo {
-			return false
-		}
-	} else if a.less(t.from) || t.to.less(a) {
-		return false
-	}
-	return t.anyPort || portsKnown && port >= t.FromPort && port <= t.ToPort
 }
 
 func (t *TS) overlaps(u *TS) bool {
@@ -169,23 +146,62 @@ func (s Selectors) clone() Selectors {
 	return Selectors{Local: append([]TS(nil), s.Local...), Remote: append([]TS(nil), s.Remote...)}
 }
 
+// tsKey is a validated TS in the form the data path compares: compact,
+// with addresses as integers.
+type tsKey struct {
+	from, to         addrKey
+	fromPort, toPort uint16
+	proto            uint8
+	v6, anyPort      bool
+}
+
+// matcher is a validated Selectors compiled for per-packet matching.
+type matcher struct {
+	local, remote []tsKey
+}
+
+func (s *Selectors) compile() matcher {
+	conv := func(l []TS) []tsKey {
+		k := make([]tsKey, len(l))
+		for i := range l {
+			t := &l[i]
+			k[i] = tsKey{from: keyOf(t.From), to: keyOf(t.To), fromPort: t.FromPort, toPort: t.ToPort,
+				proto: t.Proto, v6: t.From.Is6(), anyPort: t.anyPorts()}
+		}
+		return k
+	}
+	return matcher{local: conv(s.Local), remote: conv(s.Remote)}
+}
+
 // matchOut reports whether a red packet leaving toward the peer matches:
 // its source is local and its destination remote.
-func (s *Selectors) matchOut(f *flow) bool {
-	return matchList(s.Local, f.srcK, f.v6, f.proto, f.srcPort, f.portsKnown) &&
-		matchList(s.Remote, f.dstK, f.v6, f.proto, f.dstPort, f.portsKnown)
+func (m *matcher) matchOut(f *flow) bool {
+	return matchKeys(m.local, f.srcK, f.srcPort, f) && matchKeys(m.remote, f.dstK, f.dstPort, f)
 }
 
 // matchIn reports whether a packet arriving from the peer matches: its
 // source is remote and its destination local.
-func (s *Selectors) matchIn(f *flow) bool {
-	return matchList(s.Remote, f.srcK, f.v6, f.proto, f.srcPort, f.portsKnown) &&
-		matchList(s.Local, f.dstK, f.v6, f.proto, f.dstPort, f.portsKnown)
+func (m *matcher) matchIn(f *flow) bool {
+	return matchKeys(m.remote, f.srcK, f.srcPort, f) && matchKeys(m.local, f.dstK, f.dstPort, f)
 }
 
-func matchList(l []TS, a addrKey, v6 bool, proto uint8, port uint16, known bool) bool {
+// matchKeys reports whether address a and port (of packet f) fall inside
+// one of the selectors l.
+func matchKeys(l []tsKey, a addrKey, port uint16, f *flow) bool {
 	for i := range l {
-		if l[i].match(a, v6, proto, port, known) {
+		t := &l[i]
+		if t.v6 != f.v6 || t.proto != 0 && t.proto != f.proto {
+			continue
+		}
+		if !f.v6 {
+			// IPv4 keys live in lo alone.
+			if a.lo < t.from.lo || a.lo > t.to.lo {
+				continue
+			}
+		} else if a.less(t.from) || t.to.less(a) {
+			continue
+		}
+		if t.anyPort || f.portsKnown && port >= t.fromPort && port <= t.toPort {
 			return true
 		}
 	}
