@@ -160,7 +160,9 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 
 	// Trailer (RFC 4303 §2.4-2.6): TFC padding, then padding 1, 2, 3...
 	t := b.Extend(tfc + tail)
-	clear(t[:tfc])
+	if tfc > 0 {
+		clear(t[:tfc])
+	}
 	pad := padded - payload - espTrailerLen
 	for i := 0; i < pad; i++ {
 		t[tfc+i] = byte(i + 1)
