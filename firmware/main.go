@@ -1,3 +1,5 @@
+//go:build !tamago
+
 // Command bitw is the bump-in-the-wire IPsec encryptor: the composition
 // root and the command line (design.md). The verbs live in firmware/cli,
 // the composition in firmware/runtime.

@@ -39,7 +39,8 @@ func runHost(ctx context.Context, cfg *config.Config, env cli.Env) error {
 		defer stop()
 		fmt.Fprintf(env.Stderr, "bitw: warning: %s: profiler on http://%s/debug/pprof/ (debugging only: it exposes memory)\n", envPprof, addr)
 	}
-	return runtime.Run(ctx, cfg, runtime.Options{Stderr: env.Stderr, Version: cli.Version(env), OpenPort: runtime.HostPort})
+	return runtime.Run(ctx, cfg, runtime.Options{Stderr: env.Stderr, Version: cli.Version(env), OpenPort: runtime.HostPort,
+		Control: runtime.HostControl, KeyLog: runtime.HostKeyLog})
 }
 
 func servePprof(addr string) (func(), error) {

@@ -19,6 +19,9 @@ import (
 type installer struct {
 	engine *ipsec.Engine
 	log    *slog.Logger
+	// tunnels, when set, hears the outbound SA count after every
+	// install and delete (Options.Tunnels).
+	tunnels func(outbound int)
 }
 
 var _ ike.Installer = installer{}
@@ -39,7 +42,23 @@ func (in installer) AddSA(p ike.SAParams) error {
 	}
 	in.log.Debug("SA installed", "dir", p.Dir, "spi", spiString(p.SPI), "reqid", p.ReqID,
 		"src", p.Src, "dst", p.Dst, "encap", p.Encap.Enabled(), "suite", p.Suite.String())
+	in.reportTunnels()
 	return nil
+}
+
+// reportTunnels counts the outbound SAs for Options.Tunnels. It runs on
+// the control plane only, so listing the SAs costs nothing per packet.
+func (in installer) reportTunnels() {
+	if in.tunnels == nil {
+		return
+	}
+	n := 0
+	for _, sa := range in.engine.SAs() {
+		if sa.Key.Dir == ipsec.DirOut && (sa.State == ipsec.SAActive || sa.State == ipsec.SASoftExpired) {
+			n++
+		}
+	}
+	in.tunnels(n)
 }
 
 func (in installer) UpdateSA(k ike.SAKey, u ike.SAUpdate) error {
@@ -59,6 +78,7 @@ func (in installer) DeleteSA(k ike.SAKey) error {
 		return err
 	}
 	in.log.Debug("SA deleted", "dir", k.Dir, "spi", spiString(k.SPI))
+	in.reportTunnels()
 	return nil
 }
 

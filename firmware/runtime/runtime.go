@@ -68,12 +68,42 @@ type Options struct {
 	Version string
 	// OpenPort opens the red and black links. It is required.
 	OpenPort PortOpener
+	// Control opens the control socket at [device] control; the host
+	// runtime passes HostControl (a Unix socket). Nil runs without one,
+	// as the firmware does: its console serves the verbs instead.
+	Control func(path string) (net.Listener, error)
+	// KeyLog opens the writer behind [device] save_keys; the host
+	// runtime passes HostKeyLog (files in that directory). Nil means the
+	// platform has nowhere to write them (the firmware has no file
+	// system): save_keys is then ignored with a warning, never honoured
+	// somewhere else.
+	KeyLog func(dir string) (*keylog.Writer, error)
+	// Console, when set, serves the verbs on a terminal (the firmware's
+	// UART) and prints the ready line there.
+	Console *Console
+	// Tunnels, when set, is told the number of outbound Child SAs in the
+	// data plane whenever an SA is installed or deleted (the USB
+	// armory's LED shows whether a tunnel is up). It runs on the IKE
+	// goroutine and must not block.
+	Tunnels func(outbound int)
 	// Ready, when set, is called once the IKE sockets are up, after
 	// control.ReadyLine has been printed.
 	Ready func()
 	// ShutdownTimeout bounds the DELETEs on shutdown; zero takes
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+}
+
+// Console is a terminal that offers the verbs, plus poweroff when
+// PowerOff is set (see control.Console).
+type Console struct {
+	In  io.Reader
+	Out io.Writer
+	// Echo echoes what is typed, for terminals in raw mode.
+	Echo bool
+	// PowerOff is called, on the console's goroutine, after the reply to
+	// poweroff has been printed.
+	PowerOff func()
 }
 
 // Runtime is one running appliance: the composition of the data plane,
@@ -95,7 +125,8 @@ type Runtime struct {
 	keys   *keylog.Writer
 	ports  [2]Port
 
-	control *net.UnixListener
+	control net.Listener // nil without Options.Control
+	console *control.Console
 	sockets []ikeSocket
 
 	ready   chan struct{}
@@ -158,13 +189,19 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 		}
 	}()
 
-	r.control, err = control.Listen(cfg.Device.Control)
-	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", cfg.Device.Control, err)
+	if opts.Control != nil {
+		r.control, err = opts.Control(cfg.Device.Control)
+		if err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", cfg.Device.Control, err)
+		}
 	}
 
-	if cfg.Device.SaveKeys != "" {
-		r.keys, err = keylog.New(cfg.Device.SaveKeys, 0)
+	switch {
+	case cfg.Device.SaveKeys == "":
+	case opts.KeyLog == nil:
+		r.log.Warn("save_keys ignored: this platform has no file system to write the keys to", "dir", cfg.Device.SaveKeys)
+	default:
+		r.keys, err = opts.KeyLog(cfg.Device.SaveKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +250,7 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 		r.log.Info("MSS clamping on", "ipv4", mss4, "ipv6", mss6)
 	}
 
-	deps := ike.Deps{Sender: r, Installer: installer{engine: r.engine, log: r.log}, Credentials: creds, Logger: r.log}
+	deps := ike.Deps{Sender: r, Installer: installer{engine: r.engine, log: r.log, tunnels: opts.Tunnels}, Credentials: creds, Logger: r.log}
 	if r.keys != nil {
 		deps.KeyHook = keyHook{w: r.keys, log: r.log}
 	}
@@ -303,13 +340,28 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	r.goRun("data plane events", func() { r.dataPlaneLoop(bg) })
 
-	verbs := &control.Verbs{Handler: r, Version: r.opts.Version, Logger: r.log}
-	srv := &control.Server{Verbs: verbs, Logger: r.log}
-	r.goRun("control socket", func() {
-		if err := srv.Serve(bg, r.control); err != nil {
-			r.log.Error("control socket failed", "err", err)
+	if r.control != nil {
+		verbs := &control.Verbs{Handler: r, Version: r.opts.Version, Logger: r.log}
+		srv := &control.Server{Verbs: verbs, Logger: r.log}
+		r.goRun("control socket", func() {
+			if err := srv.Serve(bg, r.control); err != nil {
+				r.log.Error("control socket failed", "err", err)
+			}
+		})
+	}
+	if c := r.opts.Console; c != nil {
+		r.console = &control.Console{
+			Verbs: &control.Verbs{Handler: r, Version: r.opts.Version, PowerOff: c.PowerOff, Logger: r.log},
+			In:    c.In, Out: c.Out, Echo: c.Echo,
 		}
-	})
+		// Not waited for on close: a blocked terminal read cannot be
+		// interrupted. The console lives as long as the firmware.
+		go func() {
+			if err := r.console.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				r.log.Error("console stopped", "err", err)
+			}
+		}()
+	}
 	if addr := r.cfg.Management.Listen; addr.IsValid() {
 		ln, err := r.stack.ListenTCP(addr)
 		if err != nil {
@@ -333,9 +385,17 @@ func (r *Runtime) Run(ctx context.Context) error {
 		r.log.Warn("a start action failed (see above); bitw keeps running and answers peers", "err", startErr)
 	}
 	if ctx.Err() == nil {
-		fmt.Fprintln(r.opts.Stderr, control.ReadyLine)
+		if r.console != nil {
+			r.console.Ready()
+		} else {
+			fmt.Fprintln(r.opts.Stderr, control.ReadyLine)
+		}
+		ctl := "none"
+		if r.control != nil {
+			ctl = r.cfg.Device.Control
+		}
 		r.log.Info("ready", "device", r.cfg.Device.Name, "red", r.cfg.Red.Addresses, "black", r.cfg.Black.Addresses,
-			"control", r.cfg.Device.Control, "connections", len(r.cfg.Connections))
+			"control", ctl, "console", r.console != nil, "connections", len(r.cfg.Connections))
 		close(r.ready)
 		if r.opts.Ready != nil {
 			r.opts.Ready()
@@ -377,7 +437,9 @@ func (r *Runtime) close() {
 	for _, s := range r.sockets {
 		s.conn.Close()
 	}
-	r.control.Close()
+	if r.control != nil {
+		r.control.Close()
+	}
 	r.stack.Close()
 	r.wg.Wait()
 	if r.keys != nil {

@@ -180,7 +180,7 @@ func startGateway(t *testing.T, cfg *config.Config, red, black *nictest.NIC, run
 		}
 		return Port{}, fmt.Errorf("no link %s", l.Name)
 	}
-	rt, err := New(cfg, Options{Stderr: g.log, Version: "test", OpenPort: open, ShutdownTimeout: 2 * time.Second})
+	rt, err := New(cfg, Options{Stderr: g.log, Version: "test", OpenPort: open, Control: HostControl, KeyLog: HostKeyLog, ShutdownTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,23 @@
+//go:build tamago && (mx6ullevk || usbarmory)
+
+package main
+
+import (
+	"fmt"
+
+	"github.com/bitw-dev/bitw/board/tamago/imx6"
+)
+
+// platformFacts are the console lines about what the board found at boot.
+func platformFacts(p imx6.Platform) []string {
+	facts := []string{"entropy: " + p.Entropy}
+	if p.ClockSynced {
+		facts = append(facts, "clock: set from the host at boot")
+	} else {
+		facts = append(facts, "clock: not set (starts at the Unix epoch; certificate validity cannot be checked against real time)")
+	}
+	if p.Emulated {
+		facts = append(facts, fmt.Sprintf("emulated SoC, semihosting %v: power-off and fatal errors end the emulator with their status", p.Semihosting))
+	}
+	return facts
+}
