@@ -6,7 +6,7 @@
 # BOARD is mx6ullevk (NXP MCIMX6ULL-EVK, and QEMU's mcimx6ul-evk) or
 # usbarmory (USB armory Mk II LAN). CONFIG defaults to examples/site-a.toml.
 #
-# Output, in build/:
+# Output, in build/ (or $BITW_FIRMWARE_OUT):
 #   bitw-BOARD.elf   the image (QEMU boots it: qemu/boot.sh)
 #   bitw-BOARD.imx   the i.MX boot image for USB download or an SD card,
 #                    when mkimage (Debian package u-boot-tools) is installed
@@ -17,9 +17,15 @@
 # written into firmware/. The firmware reads site/bitw.toml from it (see
 # qemu/README.md). BITW_FIRMWARE_PKG builds another main package with the
 # same line (the QEMU bring-up image uses ./test/qemu/bringup).
+# BITW_FIRMWARE_OUT puts the image and its staging files in another
+# directory than build/ (the QEMU end-to-end tests build one image per
+# test there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+out=${BITW_FIRMWARE_OUT:-$root/build}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 die() {
 	echo "firmware.sh: $*" >&2
@@ -71,7 +77,7 @@ config_dir=$(cd "$(dirname "$config")" && pwd)
 
 # Stage the configuration as site/bitw.toml and every file it names,
 # found as any string value that is the path of a file beside it.
-site=$root/build/site-$board
+site=$out/site-$board
 rm -rf "$site"
 mkdir -p "$site"
 cp "$config" "$site/bitw.toml"
@@ -110,25 +116,38 @@ EOF
 	echo "sha256: $(sha256sum <"$config" | cut -d' ' -f1)"
 } >"$site/SOURCE"
 
-# The boards know their ports by these names; a configuration written for
-# the host runtime (red0, black0) names none of them.
-for link in $(sed -nE 's/^[[:space:]]*link[[:space:]]*=[[:space:]]*"([^"]*)".*/\1/p' "$config"); do
+# The boards know their ports by these names. A link that names none of
+# them (red0 and black0 in a configuration written for the host runtime)
+# gets the board's port for its role at boot, which the console reports
+# (firmware/baremetal.MapLinks).
+read -r default_red default_black <<<"$ports"
+for role in red black; do
+	link=$(/usr/bin/python3 -c '
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    doc = tomllib.load(f)
+print(doc.get("interfaces", {}).get(sys.argv[2], {}).get("link", ""))
+' "$config" "$role")
 	case " $ports " in
 	*" $link "*) ;;
-	*) echo "firmware.sh: warning: $config: link \"$link\" is not a $board port ($ports)" >&2 ;;
+	*)
+		default=$default_red
+		[ "$role" = black ] && default=$default_black
+		echo "firmware.sh: note: $config: interfaces.$role link \"$link\" is not a $board port ($ports); the firmware uses $default, the board's $role port" >&2
+		;;
 	esac
 done
 
 # Validate it on the host with the same parser, when the host CLI builds.
-if go build -o build/bitw-check ./firmware 2>/dev/null; then
-	if ! build/bitw-check check -c "$site/bitw.toml"; then
+if go build -o "$out/bitw-check" ./firmware 2>/dev/null; then
+	if ! "$out/bitw-check" check -c "$site/bitw.toml"; then
 		die "$config does not pass 'bitw check' (see above)"
 	fi
 else
 	echo "firmware.sh: warning: ./firmware does not build for the host; configuration not checked" >&2
 fi
 
-overlay=$root/build/overlay-$board.json
+overlay=$out/overlay-$board.json
 /usr/bin/python3 - "$site" "$root/firmware/site" "$overlay" <<'EOF'
 import json, os, sys
 
@@ -142,9 +161,9 @@ with open(out, "w") as f:
     json.dump({"Replace": replace}, f, indent=1)
 EOF
 
-elf=build/bitw-$board.elf
+elf=$out/bitw-$board.elf
 stamp=$(git describe --always --dirty 2>/dev/null || echo unknown)
-echo "firmware.sh: building $elf ($pkg, tags $tags)"
+echo "firmware.sh: building ${elf#"$root"/} ($pkg, tags $tags)"
 GOOS=tamago GOOSPKG=github.com/usbarmory/tamago GOARM=7 GOARCH=arm \
 	"$tamago" build -tags "$tags" -trimpath -overlay "$overlay" \
 	-ldflags "-T $text_start -R 0x1000 -X main.version=$stamp" \
@@ -156,11 +175,11 @@ GOOS=tamago GOOSPKG=github.com/usbarmory/tamago GOARM=7 GOARCH=arm \
 # records the text start as the entry point; the real one, from the ELF
 # header, goes into the IVT's entry field (offset 4).
 if ! command -v mkimage >/dev/null; then
-	echo "firmware.sh: warning: mkimage not found (Debian package u-boot-tools): built $elf only, no .imx" >&2
+	echo "firmware.sh: warning: mkimage not found (Debian package u-boot-tools): built ${elf#"$root"/} only, no .imx" >&2
 	exit 0
 fi
-bin=build/bitw-$board.bin
-imx=build/bitw-$board.imx
+bin=$out/bitw-$board.bin
+imx=$out/bitw-$board.imx
 entry=$(/usr/bin/python3 - "$elf" "$bin" "$text_start" <<'EOF'
 import struct, sys
 
@@ -195,4 +214,4 @@ with open(sys.argv[1], "r+b") as f:
     f.write(struct.pack("<I", int(sys.argv[2])))
 ' "$imx" "$entry"
 rm -f "$bin"
-echo "firmware.sh: built $elf and $imx (entry $(printf '%#x' "$entry"))"
+echo "firmware.sh: built ${elf#"$root"/} and ${imx#"$root"/} (entry $(printf '%#x' "$entry"))"

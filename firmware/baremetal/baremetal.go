@@ -99,7 +99,12 @@ func Run(b Board, site fs.FS, o Options) int {
 		say("no trustworthy crypto engine: %v", err)
 		return ExitFailed
 	}
-	_ = engine
+	if engine.Name() != hw.Soft().Name() {
+		// ipsec.Config takes no engine, so a hardware engine that
+		// passed its self-test still carries no traffic. Say so rather
+		// than let the line above suggest otherwise.
+		say("the data plane does not take a crypto engine: ESP runs on Go's crypto, not on %s", engine.Name())
+	}
 
 	cfg, err := LoadSite(site)
 	if err != nil {
