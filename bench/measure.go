@@ -28,6 +28,9 @@ type result struct {
 	// TunnelShare is the bytes gwA's tunnel carried during the run over
 	// the bytes iperf3 sent (above 1 by the headers; 0 without a tunnel).
 	TunnelShare float64 `json:"tunnel_bytes_per_iperf_byte,omitempty"`
+	// ESP is how gwA's Child SA carried ESP: "in UDP" or "raw" (empty
+	// without a tunnel).
+	ESP string `json:"esp,omitempty"`
 
 	// LoadAvg is the machine's one-minute load average before the row.
 	LoadAvg float64 `json:"load_average_1m,omitempty"`
@@ -68,9 +71,14 @@ func measure(r *runner, topo *harness.Topology, gws gateways, s settings) (resul
 		}
 	}
 	var tunnel0 uint64
-	if gws.tunnelBytesOut != nil {
-		if tunnel0, err = gws.tunnelBytesOut(); err != nil {
+	if gws.tunnel != nil {
+		var encap bool
+		if tunnel0, encap, err = gws.tunnel(); err != nil {
 			return res, err
+		}
+		res.ESP = "raw"
+		if encap {
+			res.ESP = "in UDP"
 		}
 	}
 	busy0, total0, err := systemCPU()
@@ -110,8 +118,8 @@ func measure(r *runner, topo *harness.Topology, gws gateways, s settings) (resul
 	res.ThroughputBps, res.SentBps, res.Retransmits = ip.ReceivedBps, ip.SentBps, ip.Retransmits
 	res.IperfClientCPU, res.IperfServerCPU = ip.ClientCPU, ip.ServerCPU
 	res.Seconds = s.duration.Seconds()
-	if gws.tunnelBytesOut != nil {
-		tunnel1, err := gws.tunnelBytesOut()
+	if gws.tunnel != nil {
+		tunnel1, _, err := gws.tunnel()
 		if err != nil {
 			return res, err
 		}

@@ -81,6 +81,9 @@ type Config struct {
 	// BatchSize is the number of frames one Read may return; zero takes
 	// DefaultBatchSize.
 	BatchSize int
+	// NoSegmentOffload sends every frame on its own even when a NIC can
+	// transmit trains of them (SegmentOffload).
+	NoSegmentOffload bool
 	// NeighbourQueue is the number of packets held per unresolved
 	// neighbour and NeighbourPending the number of neighbours that may be
 	// unresolved at once per port; beyond either, packets are dropped and

@@ -83,6 +83,9 @@ type PortCounters struct {
 	RxPackets, RxBytes uint64 // frames read from the NIC
 	TxPackets, TxBytes uint64 // frames the NIC accepted
 	RxErrors, TxErrors uint64 // NIC read errors, frames the NIC refused
+	// TxTrains counts segmentation-offload frames the NIC took, and
+	// TxTrainFrames the frames they carried (also in TxPackets).
+	TxTrains, TxTrainFrames uint64
 }
 
 // Counters is a snapshot of the frame path's counters, for status and
@@ -113,6 +116,8 @@ type portCounters struct {
 	rxPackets, rxBytes atomic.Uint64
 	txPackets, txBytes atomic.Uint64
 	rxErrors, txErrors atomic.Uint64
+	txTrains           atomic.Uint64
+	txTrainFrames      atomic.Uint64
 }
 
 func (c *portCounters) snapshot() PortCounters {
@@ -120,6 +125,7 @@ func (c *portCounters) snapshot() PortCounters {
 		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
 		RxErrors: c.rxErrors.Load(), TxErrors: c.txErrors.Load(),
+		TxTrains: c.txTrains.Load(), TxTrainFrames: c.txTrainFrames.Load(),
 	}
 }
 

@@ -39,7 +39,7 @@ func (l *rxLoop) outbound(b *ipsec.Buffer, o origin, mayFragment bool) {
 			return
 		}
 		s.ctr.encapsulated.Add(1)
-		l.xmit(black, b, nh)
+		l.xmit(black, b, nh, true)
 	case ipsec.VerdictBypass:
 		s.ctr.bypassOut.Add(1)
 		l.forwardPlain(black, b, o)
@@ -185,7 +185,7 @@ func (l *rxLoop) forwardPlain(p *port, b *ipsec.Buffer, o origin) {
 		return
 	}
 	if b.Len() <= p.mtu {
-		l.xmit(p, b, nh)
+		l.xmit(p, b, nh, false)
 		return
 	}
 	if pkt[0]>>4 == 4 && binary.BigEndian.Uint16(pkt[ip4FlagsFrag:])&ip4FlagDF == 0 {
@@ -197,7 +197,7 @@ func (l *rxLoop) forwardPlain(p *port, b *ipsec.Buffer, o origin) {
 		for i := range n {
 			f := l.frags[i]
 			l.frags[i] = nil
-			l.xmit(p, f, nh)
+			l.xmit(p, f, nh, false)
 		}
 		return
 	}
@@ -229,8 +229,9 @@ func (p *port) route(dst netip.Addr) (netip.Addr, bool) {
 }
 
 // xmit adds the Ethernet header for next hop nh and queues the frame, or
-// hands the packet to the neighbour table while nh resolves.
-func (l *rxLoop) xmit(p *port, b *ipsec.Buffer, nh netip.Addr) {
+// hands the packet to the neighbour table while nh resolves. sealed says
+// that b is ESP the data plane sealed.
+func (l *rxLoop) xmit(p *port, b *ipsec.Buffer, nh netip.Addr, sealed bool) {
 	mac, ok := p.neigh.lookup(nh)
 	if !ok {
 		p.neigh.hold(nh, b)
@@ -240,7 +241,7 @@ func (l *rxLoop) xmit(p *port, b *ipsec.Buffer, nh netip.Addr) {
 		l.s.dropBuf(b, DropNoBuffer)
 		return
 	}
-	l.enqueue(p, b)
+	l.enqueue(p, b, sealed)
 }
 
 // decrementTTL applies RFC 1812 §5.3.1 (and RFC 8200 §3 for the hop

@@ -141,7 +141,7 @@ func (l *rxLoop) icmpError(o origin, pkt []byte, typ, code uint8, aux uint32) {
 		s.dropBuf(b, DropNoBuffer)
 		return
 	}
-	l.enqueue(from, b)
+	l.enqueue(from, b, false)
 }
 
 // buildICMPv4 writes an IPv4 ICMP error quoting as much of pkt as fits in

@@ -202,6 +202,33 @@ func (p *port) write(bufs []*ipsec.Buffer) {
 	}
 }
 
+// writeTrains transmits frames grouped into trains (SegmentOffload) and
+// counts them like write, frame by frame, and the trains the NIC took.
+func (p *port) writeTrains(bufs []*ipsec.Buffer, trains []Train) {
+	n, _ := p.offload.WriteTrains(bufs, trains)
+	n = max(n, 0)
+	done := 0
+	for _, t := range trains {
+		if done+t.Frames > n {
+			break
+		}
+		done += t.Frames
+		if t.Kind != OffloadNone {
+			p.ctr.txTrains.Add(1)
+			p.ctr.txTrainFrames.Add(uint64(t.Frames))
+		}
+	}
+	for i, b := range bufs {
+		if i < n {
+			p.ctr.txPackets.Add(1)
+			p.ctr.txBytes.Add(uint64(b.Len()))
+		} else {
+			p.ctr.txErrors.Add(1)
+			p.s.ctr.drop(DropTxError)
+		}
+	}
+}
+
 // nudDispatcher mirrors gVisor's neighbour tables into each port's
 // lock-free table, which the fast path reads.
 type nudDispatcher struct{ s *Stack }

@@ -31,14 +31,27 @@ type rxLoop struct {
 	p     *port
 	bufs  []*ipsec.Buffer
 	have  int // bufs[:have] hold buffers ready for Read
-	tx    [numPorts][]*ipsec.Buffer
+	tx    [numPorts]txQueue
 	frags [maxFragments]*ipsec.Buffer
+}
+
+// txQueue holds the frames a batch produced for one port.
+type txQueue struct {
+	bufs []*ipsec.Buffer
+	// sealed marks the frames that are ESP this device sealed: only
+	// those may form UDP trains (offload.go).
+	sealed []bool
+	trains []Train
 }
 
 func (s *Stack) newRxLoop(p *port) *rxLoop {
 	l := &rxLoop{s: s, p: p, bufs: make([]*ipsec.Buffer, s.batch)}
 	for i := range l.tx {
-		l.tx[i] = make([]*ipsec.Buffer, 0, s.batch)
+		l.tx[i] = txQueue{
+			bufs:   make([]*ipsec.Buffer, 0, s.batch),
+			sealed: make([]bool, 0, s.batch),
+			trains: make([]Train, 0, s.batch),
+		}
 	}
 	return l
 }
@@ -109,29 +122,49 @@ func (l *rxLoop) release() {
 }
 
 // enqueue queues a finished frame for p, flushing when the queue is full.
-func (l *rxLoop) enqueue(p *port, b *ipsec.Buffer) {
-	l.tx[p.id] = append(l.tx[p.id], b)
-	if len(l.tx[p.id]) == cap(l.tx[p.id]) {
+// sealed says that b is ESP the data plane sealed.
+func (l *rxLoop) enqueue(p *port, b *ipsec.Buffer, sealed bool) {
+	q := &l.tx[p.id]
+	q.bufs = append(q.bufs, b)
+	q.sealed = append(q.sealed, sealed)
+	if len(q.bufs) == cap(q.bufs) {
 		l.flushPort(p.id)
 	}
 }
 
 func (l *rxLoop) flush() {
 	for id := range l.tx {
-		if len(l.tx[id]) > 0 {
+		if len(l.tx[id].bufs) > 0 {
 			l.flushPort(Port(id))
 		}
 	}
 }
 
+// flushPort transmits the port's queue, in trains when its NIC takes them.
 func (l *rxLoop) flushPort(id Port) {
-	q := l.tx[id]
-	l.s.ports[id].write(q)
-	for i, b := range q {
-		b.Release()
-		q[i] = nil
+	q := &l.tx[id]
+	p := l.s.ports[id]
+	sent := false
+	if p.offload != nil && len(q.bufs) > 1 {
+		if caps := p.offload.TxOffloads(); caps.Kinds != 0 && caps.MaxFrames > 1 {
+			q.trains = planTrains(q.bufs, q.sealed, caps, q.trains[:0])
+			if len(q.trains) < len(q.bufs) {
+				p.writeTrains(q.bufs, q.trains)
+				sent = true
+			}
+			clear(q.trains)
+			q.trains = q.trains[:0]
+		}
 	}
-	l.tx[id] = q[:0]
+	if !sent {
+		p.write(q.bufs)
+	}
+	for i, b := range q.bufs {
+		b.Release()
+		q.bufs[i] = nil
+	}
+	q.bufs = q.bufs[:0]
+	q.sealed = q.sealed[:0]
 }
 
 func (s *Stack) dropBuf(b *ipsec.Buffer, r DropReason) {

@@ -62,14 +62,17 @@ type port struct {
 	id    Port
 	nicID tcpip.NICID
 	nic   NIC
-	link  string
-	mac   MAC
-	mtu   int
-	a     portAddrs
-	ep    *linkEndpoint
-	neigh neighbourTable
-	ctr   *portCounters
-	other *port
+	// offload is the NIC's segmentation offload, when it has one and the
+	// configuration allows it.
+	offload SegmentOffload
+	link    string
+	mac     MAC
+	mtu     int
+	a       portAddrs
+	ep      *linkEndpoint
+	neigh   neighbourTable
+	ctr     *portCounters
+	other   *port
 }
 
 // New builds the stack on two NICs, which it owns from then on (Close
@@ -117,6 +120,9 @@ func New(cfg Config, red, black NIC, dp DataPlane) (*Stack, error) {
 		p := &port{s: s, id: id, nicID: tcpip.NICID(id + 1), nic: nic, link: pc.Link, mac: pc.MAC, mtu: pc.MTU, ctr: &s.ctr.ports[id]}
 		if p.mac.IsZero() {
 			p.mac = nic.MAC()
+		}
+		if so, ok := nic.(SegmentOffload); ok && !cfg.NoSegmentOffload {
+			p.offload = so
 		}
 		if p.mac.IsZero() || p.mac.IsMulticast() {
 			return nil, fmt.Errorf("netstack: %s: MAC %v is not a unicast address", id, p.mac)

@@ -39,33 +39,38 @@ func ethtool(fd int, name [unix.IFNAMSIZ]byte, data unsafe.Pointer) error {
 }
 
 // offloadToDisable reports the features a link bitw owns must not have:
-// receive coalescing (GRO, LRO) and segmentation offloads.
-func offloadToDisable(feature string) bool {
+// receive coalescing (GRO, LRO) always, since Read hands netstack wire
+// frames, and segmentation offloads unless the port sends trains.
+// Segmentation offloads act only on what is sent on the link, and
+// bitw is the only sender there.
+func offloadToDisable(feature string, trains bool) bool {
 	switch feature {
-	case "rx-gro", "rx-gro-hw", "rx-gro-list", "rx-udp-gro-forwarding", "rx-lro", "tx-generic-segmentation":
+	case "rx-gro", "rx-gro-hw", "rx-gro-list", "rx-udp-gro-forwarding", "rx-lro":
 		return true
+	case "tx-generic-segmentation":
+		return !trains
 	}
-	return strings.HasPrefix(feature, "tx-") && strings.HasSuffix(feature, "-segmentation")
+	return !trains && strings.HasPrefix(feature, "tx-") && strings.HasSuffix(feature, "-segmentation")
 }
 
 // disableOffloads turns the offloads off and reports the features it
-// asked to turn off.
-func disableOffloads(fd int, ifname string) ([]string, error) {
+// asked to turn off. trains keeps the segmentation offloads.
+func disableOffloads(fd int, ifname string, trains bool) ([]string, error) {
 	var name [unix.IFNAMSIZ]byte
 	if len(ifname) >= len(name) {
 		return nil, fmt.Errorf("host: interface name %q too long", ifname)
 	}
 	copy(name[:], ifname)
-	off, err := disableFeatures(fd, name)
+	off, err := disableFeatures(fd, name, trains)
 	if err == nil {
 		return off, nil
 	}
-	return disableLegacy(fd, name, ifname)
+	return disableLegacy(fd, name, ifname, trains)
 }
 
 // disableFeatures reads the feature names and clears every offload
 // feature in one ETHTOOL_SFEATURES request.
-func disableFeatures(fd int, name [unix.IFNAMSIZ]byte) ([]string, error) {
+func disableFeatures(fd int, name [unix.IFNAMSIZ]byte, trains bool) ([]string, error) {
 	// struct ethtool_sset_info { u32 cmd, reserved; u64 sset_mask; u32 data[1]; }
 	var info [3]uint64
 	binary.NativeEndian.PutUint32(u8s(info[:])[0:], unix.ETHTOOL_GSSET_INFO)
@@ -96,7 +101,7 @@ func disableFeatures(fd int, name [unix.IFNAMSIZ]byte) ([]string, error) {
 	for i := range count {
 		raw := sb[12+i*ethGStringLen : 12+(i+1)*ethGStringLen]
 		feature := string(raw[:max(bytes.IndexByte(raw, 0), 0)])
-		if !offloadToDisable(feature) {
+		if !offloadToDisable(feature, trains) {
 			continue
 		}
 		valid := fb[8+8*(i/32):]
@@ -118,15 +123,19 @@ func u8s(v []uint64) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(&v[0]))
 
 // disableLegacy uses ETHTOOL_SGRO, ETHTOOL_SGSO and ETHTOOL_STSO with a
 // struct ethtool_value { u32 cmd, data; }.
-func disableLegacy(fd int, name [unix.IFNAMSIZ]byte, ifname string) (off []string, err error) {
+func disableLegacy(fd int, name [unix.IFNAMSIZ]byte, ifname string, trains bool) (off []string, err error) {
 	for _, o := range []struct {
 		name string
 		cmd  uint32
+		tx   bool
 	}{
-		{"generic-receive-offload", unix.ETHTOOL_SGRO},
-		{"generic-segmentation-offload", unix.ETHTOOL_SGSO},
-		{"tcp-segmentation-offload", unix.ETHTOOL_STSO},
+		{"generic-receive-offload", unix.ETHTOOL_SGRO, false},
+		{"generic-segmentation-offload", unix.ETHTOOL_SGSO, true},
+		{"tcp-segmentation-offload", unix.ETHTOOL_STSO, true},
 	} {
+		if o.tx && trains {
+			continue
+		}
 		v := [2]uint32{o.cmd, 0}
 		switch err := ethtool(fd, name, unsafe.Pointer(&v[0])); err {
 		case nil:

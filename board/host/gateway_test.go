@@ -181,6 +181,12 @@ func BenchmarkGatewaysKernelTCPQdiscBypass(b *testing.B) {
 	benchmarkGateways(b, Options{QdiscBypass: true})
 }
 
+// BenchmarkGatewaysKernelTCPNoTrains is the same with every frame sent
+// on its own (Options.NoSegmentOffload).
+func BenchmarkGatewaysKernelTCPNoTrains(b *testing.B) {
+	benchmarkGateways(b, Options{NoSegmentOffload: true})
+}
+
 func benchmarkGateways(b *testing.B, opts Options) {
 	g := newGatewayNetWith(b, opts)
 	const chunk = 1 << 20
@@ -189,4 +195,8 @@ func benchmarkGateways(b *testing.B, opts Options) {
 	if err := g.transfer(b, "5002", b.N*chunk); err != nil {
 		b.Fatal(err)
 	}
+	b.StopTimer()
+	ca, cb := g.a.Counters(), g.b.Counters()
+	b.ReportMetric(float64(ca.Black.TxTrainFrames)/float64(max(ca.Black.TxPackets, 1)), "black-train-share")
+	b.ReportMetric(float64(cb.Red.TxTrainFrames)/float64(max(cb.Red.TxPackets, 1)), "red-train-share")
 }

@@ -30,6 +30,11 @@ type Options struct {
 	QdiscBypass bool
 	// KeepOffloads leaves GRO, GSO and TSO as they are.
 	KeepOffloads bool
+	// NoSegmentOffload sends every frame on its own: the port offers
+	// netstack no trains (netstack.SegmentOffload), and Open turns the
+	// link's segmentation offloads off as well as its receive
+	// coalescing.
+	NoSegmentOffload bool
 	// KeepKernelIPv6 leaves the kernel's IPv6 on the link; by default it
 	// is disabled there so that the kernel neither autoconfigures a
 	// link-local address nor answers neighbour discovery beside bitw.
@@ -76,8 +81,10 @@ type Stats struct {
 	RxBadOffload      uint64 // offload frames that could not be split (dropped)
 	RxVLAN            uint64 // frames whose VLAN tag the hardware stripped (dropped)
 	RxRingFull        uint64 // times the kernel reported ring losses
-	TxFrames          uint64
+	TxFrames          uint64 // frames handed to the kernel (a train counts each of its frames)
 	TxErrors          uint64
+	TxTrains          uint64 // segmentation-offload frames handed to the kernel
+	TxOffloadRefused  uint64 // trains the kernel refused; their kind is no longer offered
 	KernelRingDrops   uint64 // PACKET_STATISTICS tp_drops, read on demand
 	KernelRingPackets uint64 // PACKET_STATISTICS tp_packets, read on demand
 }
@@ -141,7 +148,7 @@ func prepareLink(name string, opts Options, info *Info) error {
 		}
 	}
 	if !opts.KeepOffloads {
-		off, err := disableOffloads(fd, name)
+		off, err := disableOffloads(fd, name, !opts.NoSegmentOffload)
 		info.OffloadsOff = off
 		if err != nil {
 			info.Notes = append(info.Notes, err.Error())

@@ -80,13 +80,17 @@ type packetNIC struct {
 	big    []byte // an oversized frame fetched from the socket queue
 	readFn func(uintptr) bool
 
-	txMu    sync.Mutex // guards the TX scratch below
-	txMsgs  []mmsghdr
-	txIov   []unix.Iovec
-	txFrom  int
-	txN     int
-	txErrno syscall.Errno
-	writeFn func(uintptr) bool
+	txMu        sync.Mutex // guards the TX scratch below
+	txMsgs      []mmsghdr
+	txIov       []unix.Iovec
+	txVnet      [][vnetHdrLen]byte     // per message, for trains
+	txMsgFrames []int                  // frames per message
+	txKind      []netstack.OffloadKind // per message
+	txKinds     atomic.Uint32          // netstack.OffloadKinds still offered
+	txFrom      int
+	txN         int
+	txErrno     syscall.Errno
+	writeFn     func(uintptr) bool
 
 	kstatMu sync.Mutex // PACKET_STATISTICS resets on read; totals live here
 	kstat   unix.TpacketStats
@@ -95,6 +99,7 @@ type packetNIC struct {
 		rxFrames, rxGSO, rxChecksums, rxTruncated atomic.Uint64
 		rxBadOffload, rxVLAN, rxLoss              atomic.Uint64
 		txFrames, txErrors                        atomic.Uint64
+		txTrains, txOffloadRefused                atomic.Uint64
 	}
 }
 
@@ -201,6 +206,12 @@ func openPacket(link string, opts Options) (_ Port, err error) {
 	}
 	n.txMsgs = make([]mmsghdr, DefaultBatch)
 	n.txIov = make([]unix.Iovec, 2*DefaultBatch)
+	n.txVnet = make([][vnetHdrLen]byte, DefaultBatch)
+	n.txMsgFrames = make([]int, DefaultBatch)
+	n.txKind = make([]netstack.OffloadKind, DefaultBatch)
+	if !opts.NoSegmentOffload {
+		n.txKinds.Store(uint32(netstack.OffloadKindsOf(netstack.OffloadTCPv4, netstack.OffloadTCPv6, netstack.OffloadUDP)))
+	}
 	n.readFn, n.writeFn = n.readReady, n.writeReady
 	return n, nil
 }
@@ -375,47 +386,138 @@ func (n *packetNIC) frame(idx int, vnet, frame []byte, bufs []*ipsec.Buffer) int
 
 // Write implements netstack.NIC with sendmmsg(2), each frame behind a
 // zero virtio header.
-func (n *packetNIC) Write(bufs []*ipsec.Buffer) (int, error) {
+func (n *packetNIC) Write(bufs []*ipsec.Buffer) (int, error) { return n.send(bufs, nil) }
+
+// TxOffloads implements netstack.SegmentOffload: trains of every kind,
+// unless the options turned them off or the kernel refused a kind.
+func (n *packetNIC) TxOffloads() netstack.TxOffloads {
+	return netstack.TxOffloads{Kinds: netstack.OffloadKinds(n.txKinds.Load()), MaxFrames: maxTrainFrames}
+}
+
+// WriteTrains implements netstack.SegmentOffload: each train leaves as one
+// frame behind a virtio header that asks for segmentation and checksums
+// (vnetForTrain). The iovecs point into the caller's buffers: the first
+// frame whole, then each later frame's payload, so nothing is copied
+// here. Over veth the kernel checks the headers and passes the frame on
+// whole; elsewhere it segments it, in the driver or in software.
+func (n *packetNIC) WriteTrains(bufs []*ipsec.Buffer, trains []netstack.Train) (int, error) {
+	return n.send(bufs, trains)
+}
+
+// maxTrainFrames bounds a train so that it fits one sendmmsg batch.
+const maxTrainFrames = DefaultBatch
+
+// send transmits bufs, grouped by trains, or frame by frame when trains
+// is nil. A message the kernel refuses (EMSGSIZE, ENETDOWN) is counted
+// and skipped; a refused train also withdraws its kind, since the kernel
+// would refuse the next one too.
+func (n *packetNIC) send(bufs []*ipsec.Buffer, trains []netstack.Train) (int, error) {
 	if n.closed.Load() {
 		return 0, errClosed
 	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
-	sent := 0
+	sent, ti := 0, 0
 	for sent < len(bufs) {
-		batch := bufs[sent:min(len(bufs), sent+len(n.txMsgs))]
-		for i, b := range batch {
-			n.txIov[2*i] = unix.Iovec{Base: &zeroVnet[0]}
-			n.txIov[2*i].SetLen(vnetHdrLen)
-			f := b.Bytes()
-			n.txIov[2*i+1] = unix.Iovec{}
-			if len(f) > 0 {
-				n.txIov[2*i+1].Base = &f[0]
-				n.txIov[2*i+1].SetLen(len(f))
+		msgs, iovs, frames := 0, 0, 0
+		for msgs < len(n.txMsgs) && sent+frames < len(bufs) {
+			t := netstack.Train{Frames: 1}
+			if trains != nil {
+				if ti >= len(trains) {
+					break
+				}
+				t = trains[ti]
 			}
-			n.txMsgs[i].hdr = unix.Msghdr{Iov: &n.txIov[2*i]}
-			n.txMsgs[i].hdr.SetIovlen(2)
+			if t.Frames < 1 || sent+frames+t.Frames > len(bufs) {
+				// A caller's mistake: send the rest frame by frame.
+				trains, t = nil, netstack.Train{Frames: 1}
+			}
+			if iovs+1+t.Frames > len(n.txIov) {
+				break
+			}
+			n.buildMsg(msgs, bufs[sent+frames:sent+frames+t.Frames], t, iovs)
+			msgs, iovs, frames = msgs+1, iovs+1+t.Frames, frames+t.Frames
+			if trains != nil {
+				ti++
+			}
 		}
-		n.txFrom, n.txN, n.txErrno = 0, len(batch), 0
-		for n.txFrom < len(batch) {
+		if msgs == 0 {
+			// A train longer than the iovecs hold; trains never are.
+			n.stats.txErrors.Add(uint64(len(bufs) - sent))
+			return sent, nil
+		}
+		n.txFrom, n.txN, n.txErrno = 0, msgs, 0
+		for n.txFrom < msgs {
 			if err := n.rc.Write(n.writeFn); err != nil {
-				n.clearTx(len(batch))
-				n.stats.txErrors.Add(uint64(len(bufs) - sent - n.txFrom))
-				return sent + n.txFrom, errClosed
+				n.clearTx(msgs, iovs)
+				lost := 0
+				for _, k := range n.txMsgFrames[n.txFrom:msgs] {
+					lost += k
+				}
+				n.stats.txErrors.Add(uint64(len(bufs) - sent - frames + lost))
+				return sent + frames - lost, errClosed
 			}
 			if n.txErrno != 0 {
-				// One frame the kernel refuses (EMSGSIZE, ENETDOWN)
-				// must not block the rest: count it and go on.
-				n.stats.txErrors.Add(1)
+				// One message the kernel refuses must not block the
+				// rest: count it and go on.
+				k := n.txMsgFrames[n.txFrom]
+				n.stats.txErrors.Add(uint64(k))
+				if kind := n.txKind[n.txFrom]; kind != netstack.OffloadNone && n.txErrno == unix.EINVAL {
+					n.withdraw(kind)
+				}
 				n.txFrom++
 				n.txErrno = 0
 			}
 		}
-		n.clearTx(len(batch))
-		sent += len(batch)
+		for i := range msgs {
+			if n.txKind[i] != netstack.OffloadNone {
+				n.stats.txTrains.Add(1)
+			}
+		}
+		n.clearTx(msgs, iovs)
+		sent += frames
 	}
 	n.stats.txFrames.Add(uint64(len(bufs)))
 	return len(bufs), nil
+}
+
+// buildMsg makes message i of the batch from the frames of train t,
+// using the iovecs from iov on: the virtio header, the first frame whole,
+// and the payload of every later one.
+func (n *packetNIC) buildMsg(i int, frames []*ipsec.Buffer, t netstack.Train, iov int) {
+	v := &zeroVnet
+	if t.Kind != netstack.OffloadNone {
+		v = &n.txVnet[i]
+		vnetForTrain(v, t, frames[0].Bytes())
+	}
+	n.txIov[iov] = unix.Iovec{Base: &v[0]}
+	n.txIov[iov].SetLen(vnetHdrLen)
+	for k, b := range frames {
+		f := b.Bytes()
+		if k > 0 {
+			f = f[t.HeaderLen:]
+		}
+		n.txIov[iov+1+k] = unix.Iovec{}
+		if len(f) > 0 {
+			n.txIov[iov+1+k].Base = &f[0]
+			n.txIov[iov+1+k].SetLen(len(f))
+		}
+	}
+	n.txMsgs[i].hdr = unix.Msghdr{Iov: &n.txIov[iov]}
+	n.txMsgs[i].hdr.SetIovlen(1 + len(frames))
+	n.txMsgFrames[i], n.txKind[i] = len(frames), t.Kind
+}
+
+// withdraw stops offering a train kind the kernel refused.
+func (n *packetNIC) withdraw(kind netstack.OffloadKind) {
+	for {
+		old := n.txKinds.Load()
+		upd := old &^ uint32(netstack.OffloadKindsOf(kind))
+		if old == upd || n.txKinds.CompareAndSwap(old, upd) {
+			break
+		}
+	}
+	n.stats.txOffloadRefused.Add(1)
 }
 
 // writeReady sends what is left of the batch; false waits for room.
@@ -442,9 +544,9 @@ func (n *packetNIC) writeReady(fd uintptr) bool {
 }
 
 // clearTx drops the references to the caller's buffers.
-func (n *packetNIC) clearTx(k int) {
-	clear(n.txIov[:2*k])
-	clear(n.txMsgs[:k])
+func (n *packetNIC) clearTx(msgs, iovs int) {
+	clear(n.txIov[:iovs])
+	clear(n.txMsgs[:msgs])
 }
 
 // Stats implements Port, adding the kernel's ring counters (which reset
@@ -454,6 +556,7 @@ func (n *packetNIC) Stats() Stats {
 		RxFrames: n.stats.rxFrames.Load(), RxGSOFrames: n.stats.rxGSO.Load(), RxChecksums: n.stats.rxChecksums.Load(),
 		RxTruncated: n.stats.rxTruncated.Load(), RxBadOffload: n.stats.rxBadOffload.Load(), RxVLAN: n.stats.rxVLAN.Load(),
 		RxRingFull: n.stats.rxLoss.Load(), TxFrames: n.stats.txFrames.Load(), TxErrors: n.stats.txErrors.Load(),
+		TxTrains: n.stats.txTrains.Load(), TxOffloadRefused: n.stats.txOffloadRefused.Load(),
 	}
 	n.kstatMu.Lock()
 	defer n.kstatMu.Unlock()

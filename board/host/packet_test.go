@@ -108,21 +108,22 @@ func TestPacketBothWays(t *testing.T) {
 	vethPair(t, nsK, "k0", nsB, "b0")
 	ip(t, "-n", nsK, "addr", "add", "10.99.0.1/24", "dev", "k0")
 	ip(t, "-n", nsK, "link", "set", "k0", "up")
+	// With trains (the default) only receive coalescing goes; the
+	// segmentation offloads stay for the trains.
 	p := openIn(t, nsB, "b0", Options{})
 	info := p.Info()
 	if info.MTU != 1500 || info.Index == 0 || len(info.KernelAddrs) != 0 || info.Kind != "af_packet" || len(info.OffloadsOff) == 0 {
 		t.Fatalf("info %+v", info)
 	}
-	if path, err := exec.LookPath("ethtool"); err == nil {
-		out, err := exec.Command("ip", "netns", "exec", nsB, path, "-k", "b0").CombinedOutput()
-		if err != nil {
-			t.Fatalf("ethtool: %v: %s", err, out)
-		}
-		for _, f := range []string{"generic-receive-offload: off", "generic-segmentation-offload: off", "tcp-segmentation-offload: off"} {
-			if !bytes.Contains(out, []byte(f)) {
-				t.Errorf("ethtool -k: want %q in\n%s", f, out)
-			}
-		}
+	wantFeatures(t, nsB, "b0", "generic-receive-offload: off", "generic-segmentation-offload: on", "tcp-segmentation-offload: on", "tx-udp-segmentation: on")
+	if k := p.(netstack.SegmentOffload).TxOffloads(); k.MaxFrames < 2 || !k.Kinds.Has(netstack.OffloadUDP) || !k.Kinds.Has(netstack.OffloadTCPv4) || !k.Kinds.Has(netstack.OffloadTCPv6) {
+		t.Fatalf("offloads %+v", k)
+	}
+	p.Close()
+	p = openIn(t, nsB, "b0", Options{NoSegmentOffload: true})
+	wantFeatures(t, nsB, "b0", "generic-receive-offload: off", "generic-segmentation-offload: off", "tcp-segmentation-offload: off", "tx-udp-segmentation: off")
+	if k := p.(netstack.SegmentOffload).TxOffloads(); k.Kinds != 0 {
+		t.Fatalf("offloads %+v with NoSegmentOffload", k)
 	}
 	me := netstack.MAC{2, 0, 0, 0, 0x99, 1}
 	writeFrame(t, p, arpRequestFrame(me, netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.1")))
@@ -131,6 +132,25 @@ func TestPacketBothWays(t *testing.T) {
 	})
 	if s := p.Stats(); s.RxFrames == 0 || s.TxFrames != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// wantFeatures checks ethtool -k's view of link in ns, when ethtool(8) is
+// there.
+func wantFeatures(t *testing.T, ns, link string, want ...string) {
+	t.Helper()
+	path, err := exec.LookPath("ethtool")
+	if err != nil {
+		return
+	}
+	out, err := exec.Command("ip", "netns", "exec", ns, path, "-k", link).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethtool: %v: %s", err, out)
+	}
+	for _, f := range want {
+		if !bytes.Contains(out, []byte(f)) {
+			t.Errorf("ethtool -k %s: want %q in\n%s", link, f, out)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 
 	"github.com/bitw-dev/bitw/ipsec"
+	"github.com/bitw-dev/bitw/netstack"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 )
@@ -22,6 +23,7 @@ const (
 	vnetHdrLen     = 10
 	vnetFlags      = 0
 	vnetGSOType    = 1
+	vnetHdrLenOff  = 2
 	vnetGSOSize    = 4
 	vnetCsumStart  = 6
 	vnetCsumOffset = 8
@@ -43,6 +45,31 @@ func parseVnet(b []byte) vnetHdr {
 		csumStart:  binary.NativeEndian.Uint16(b[vnetCsumStart:]),
 		csumOffset: binary.NativeEndian.Uint16(b[vnetCsumOffset:]),
 	}
+}
+
+// vnetForTrain writes the virtio header for a train whose first frame is
+// head: checksum completion from the transport header on, segmentation
+// into SegmentSize-octet payloads, and the ECN flag when the first TCP
+// segment carries CWR (the kernel then keeps CWR on it alone).
+func vnetForTrain(v *[vnetHdrLen]byte, t netstack.Train, head []byte) {
+	var typ uint8
+	switch t.Kind {
+	case netstack.OffloadTCPv4:
+		typ = unix.VIRTIO_NET_HDR_GSO_TCPV4
+	case netstack.OffloadTCPv6:
+		typ = unix.VIRTIO_NET_HDR_GSO_TCPV6
+	case netstack.OffloadUDP:
+		typ = unix.VIRTIO_NET_HDR_GSO_UDP_L4
+	}
+	if typ != unix.VIRTIO_NET_HDR_GSO_UDP_L4 && head[t.TransportOffset+tcpFlagsOff]&tcpFlagCWR != 0 {
+		typ |= unix.VIRTIO_NET_HDR_GSO_ECN
+	}
+	v[vnetFlags] = unix.VIRTIO_NET_HDR_F_NEEDS_CSUM
+	v[vnetGSOType] = typ
+	binary.NativeEndian.PutUint16(v[vnetHdrLenOff:], uint16(t.HeaderLen))
+	binary.NativeEndian.PutUint16(v[vnetGSOSize:], uint16(t.SegmentSize))
+	binary.NativeEndian.PutUint16(v[vnetCsumStart:], uint16(t.TransportOffset))
+	binary.NativeEndian.PutUint16(v[vnetCsumOffset:], uint16(t.ChecksumOffset()))
 }
 
 // Frame offsets the segmentation code needs (IEEE 802.3, RFC 791,
