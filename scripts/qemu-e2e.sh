@@ -24,19 +24,31 @@ if ! command -v qemu-system-arm >/dev/null; then
 	exit 1
 fi
 
+# The firmware suite runs the host runtime as a peer: build it, unless
+# BITW_BIN names one already.
+if [ -z "${BITW_BIN:-}" ]; then
+	mkdir -p build
+	go build -o build/bitw ./firmware
+	BITW_BIN=$PWD/build/bitw
+fi
+export BITW_BIN
+
 # Each suite is "PACKAGE TEST-PATTERN". The board bring-up comes first:
 # when the board layer cannot boot, ping and power off, nothing built on
-# it can. The firmware's own QEMU end-to-end suite is appended here once
-# it exists, in the same form.
+# it can. Then the crypto engine self-test's fallback to Go's crypto on
+# the emulated SoC, and the firmware itself, as gwA of design.md's topology,
+# against strongSwan and against the host runtime (test/e2e/qemu).
 suites=(
 	"./test/qemu/ ^TestBringUp$"
+	"./crypto/hw/imx6/qemuboot/ ^TestQEMUFallsBackToSoft$"
+	"./test/e2e/qemu/ ^TestFirmware"
 )
 
 status=0
 for suite in "${suites[@]}"; do
 	read -r pkg pattern <<<"$suite"
 	echo "== qemu-e2e: $pkg $pattern"
-	if ! BITW_QEMU=1 go test -count=1 -timeout 20m -v -run "$pattern" "$pkg"; then
+	if ! BITW_QEMU=1 go test -count=1 -timeout 30m -v -run "$pattern" "$pkg"; then
 		echo "FAIL: qemu-e2e $pkg $pattern" >&2
 		status=1
 	fi

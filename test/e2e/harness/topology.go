@@ -25,6 +25,11 @@ const (
 	// RouterGateway: addresses and static routes to the remote red
 	// subnet, so the gateways just forward in clear: the baseline.
 	RouterGateway
+	// QEMUGateway: bitw firmware under QEMU (StartFirmware). The TAPs
+	// FirmwareRedTap and FirmwareBlackTap, which QEMU's ENET1 and ENET2
+	// use, are bridged to red0 and black0, so the firmware sits where
+	// the veths end; the kernel holds no address and no IPv6 here.
+	QEMUGateway
 )
 
 func (k GatewayKind) String() string {
@@ -35,6 +40,8 @@ func (k GatewayKind) String() string {
 		return "bitw"
 	case RouterGateway:
 		return "router"
+	case QEMUGateway:
+		return "qemu"
 	}
 	return "GatewayKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -140,7 +147,7 @@ type Topology struct {
 func NewTopology(t T, opts Options) *Topology {
 	t.Helper()
 	for _, k := range []GatewayKind{opts.A, opts.B} {
-		if k != StrongSwanGateway && k != BitwGateway && k != RouterGateway {
+		if k != StrongSwanGateway && k != BitwGateway && k != RouterGateway && k != QEMUGateway {
 			t.Fatalf("topology: gateway kind %v is not set or unknown", k)
 		}
 	}
@@ -215,7 +222,7 @@ func (tp *Topology) sysctls(t T) {
 	}
 	for _, g := range tp.Gateways() {
 		switch {
-		case g.Kind == BitwGateway:
+		case g.Kind == BitwGateway || g.Kind == QEMUGateway:
 			// Links created from now on get no IPv6 address at all.
 			g.NS.Sysctl(t, v6off...)
 		case tp.Opts.IPv6:
@@ -281,8 +288,12 @@ func (tp *Topology) configureGateway(t T, g *Gateway) {
 		fmt.Sprintf("link set %s up", g.RedLink),
 		fmt.Sprintf("link set %s up", g.BlackLink),
 	}
-	if g.Kind == BitwGateway {
+	switch g.Kind {
+	case BitwGateway:
 		g.NS.IPBatch(t, cmds...)
+		return
+	case QEMUGateway:
+		g.NS.IPBatch(t, append(cmds, firmwareBridges(g)...)...)
 		return
 	}
 	cmds = append(cmds,

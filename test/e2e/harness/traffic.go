@@ -114,13 +114,17 @@ func loadavg() string {
 
 // IperfOptions configure one iperf3 run.
 type IperfOptions struct {
-	Duration time.Duration // -t; default 2 s
+	Duration time.Duration // -t; default 2 s (with Bytes: the bound on the run, default 60 s)
 	Port     int           // default 5201
 	Reverse  bool          // -R: the server sends
 	Streams  int           // -P; default 1
 	UDP      bool          // -u
 	Bitrate  string        // -b, e.g. "100M"; iperf3's default if empty
 	MSS      int           // -M
+	// Bytes, when set, sends that many bytes (-n) instead of running for
+	// Duration: a transfer bounded by size, for slow paths such as an
+	// emulated gateway.
+	Bytes uint64
 }
 
 // IperfResult is what iperf3's JSON says about a run.
@@ -130,8 +134,12 @@ type IperfResult struct {
 	// SentBps is what the sender pushed, in bits/s.
 	SentBps float64
 	// SentBytes is the TCP payload the sender pushed (UDP: datagrams).
-	SentBytes   uint64
-	Retransmits int
+	SentBytes uint64
+	// ReceivedBytes is the TCP payload the receiver got. With Bytes set
+	// it can fall short of SentBytes: iperf3 ends the test once the
+	// sender has handed its last byte to the socket.
+	ReceivedBytes uint64
+	Retransmits   int
 	// LostPercent is the UDP loss; 0 for TCP.
 	LostPercent float64
 	// CPU utilisation that iperf3 reports for its own processes, percent.
@@ -148,6 +156,7 @@ type iperfJSON struct {
 			Retransmits   int     `json:"retransmits"`
 		} `json:"sum_sent"`
 		SumReceived struct {
+			Bytes         uint64  `json:"bytes"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 		} `json:"sum_received"`
 		Sum struct {
@@ -167,7 +176,11 @@ type iperfJSON struct {
 // client by Duration + 20 s, the server by Stop.
 func Iperf3(t T, client, server *Netns, serverAddr netip.Addr, opts IperfOptions) (IperfResult, error) {
 	t.Helper()
-	if opts.Duration <= 0 {
+	switch {
+	case opts.Duration > 0:
+	case opts.Bytes > 0:
+		opts.Duration = 60 * time.Second
+	default:
 		opts.Duration = 2 * time.Second
 	}
 	if opts.Port == 0 {
@@ -190,8 +203,12 @@ func Iperf3(t T, client, server *Netns, serverAddr netip.Addr, opts IperfOptions
 	}
 
 	secs := int((opts.Duration + time.Second - 1) / time.Second)
-	args := []string{"iperf3", "-c", serverAddr.String(), "-p", port, "-t", strconv.Itoa(secs), "-J",
-		"--connect-timeout", "3000"}
+	args := []string{"iperf3", "-c", serverAddr.String(), "-p", port, "-J", "--connect-timeout", "3000"}
+	if opts.Bytes > 0 {
+		args = append(args, "-n", strconv.FormatUint(opts.Bytes, 10))
+	} else {
+		args = append(args, "-t", strconv.Itoa(secs))
+	}
 	if opts.Reverse {
 		args = append(args, "-R")
 	}
@@ -232,7 +249,7 @@ func parseIperf(out []byte) (IperfResult, error) {
 	}
 	e := j.End
 	r.SentBps, r.SentBytes = e.SumSent.BitsPerSecond, e.SumSent.Bytes
-	r.ReceivedBps = e.SumReceived.BitsPerSecond
+	r.ReceivedBps, r.ReceivedBytes = e.SumReceived.BitsPerSecond, e.SumReceived.Bytes
 	r.Retransmits = e.SumSent.Retransmits
 	if r.ReceivedBps == 0 && e.Sum.BitsPerSecond > 0 { // UDP reports "sum" only
 		r.ReceivedBps, r.SentBytes = e.Sum.BitsPerSecond, e.Sum.Bytes
