@@ -25,13 +25,17 @@ import (
 	"os"
 )
 
-// maxFileSize bounds every file the loader reads: the configuration and
-// the credentials it names. Real ones are a few kilobytes.
-const maxFileSize = 1 << 20
+// maxCredentialSize bounds a certificate or key file the configuration
+// names. Real ones are a few kilobytes.
+const maxCredentialSize = 64 << 10
 
-// readRegularFile reads a regular file of at most maxFileSize bytes, so
-// that a path naming a device or a FIFO fails instead of blocking.
-func readRegularFile(name string) ([]byte, error) {
+// errTooLarge reports a file above the size limit.
+var errTooLarge = errors.New("the file is too large")
+
+// readRegularFile reads a regular file of at most limit bytes, so that a
+// path naming a device or a FIFO fails instead of blocking, and a huge
+// file fails before it is read whole.
+func readRegularFile(name string, limit int) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -44,12 +48,12 @@ func readRegularFile(name string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxFileSize)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than %d KiB", errTooLarge, name, limit>>10)
 	}
 	return data, nil
 }

@@ -8,8 +8,9 @@
 // lacks is refused with the reason rather than ignored. Load reports every
 // error, not only the first.
 //
-// BurntSushi/toml parses the file; the loader then walks the decoded tree
-// table by table (tree.go) and maps each key path to its line with a
-// small scanner over the source (position.go), because the TOML library
-// reports positions for syntax errors only.
+// A file beyond the size and nesting limits (limits.go) is refused before
+// it is parsed. BurntSushi/toml parses the file; the loader then walks the
+// decoded tree table by table (tree.go) and maps each key path to its line
+// with a small scanner over the source (position.go), because the TOML
+// library reports positions for syntax errors only.
 package config

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 // Options adjusts how Parse reaches the outside world.
 type Options struct {
 	// ReadFile reads the credential files the configuration names. nil
-	// reads regular files of at most 1 MiB from the file system.
+	// reads regular files of at most 64 KiB from the file system.
 	ReadFile func(name string) ([]byte, error)
 	// Now is the clock for certificate validity warnings; nil is time.Now.
 	Now func() time.Time
@@ -29,17 +30,22 @@ type Options struct {
 // Load reads and validates the configuration file at path. On failure the
 // error is an Errors value listing every problem as FILE:LINE: why.
 func Load(path string) (*Config, error) {
-	data, err := readRegularFile(path)
-	if err != nil {
+	data, err := readRegularFile(path, maxConfigSize)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, Errors{tooLarge(path)}
+	case err != nil:
 		return nil, Errors{{File: path, Line: 1, Msg: "cannot read the configuration: " + unwrapPathError(err)}}
 	}
 	return Parse(path, data, Options{})
 }
 
+// unwrapPathError drops the path from an os error, since the message
+// names the file already.
 func unwrapPathError(err error) string {
-	var pe interface{ Unwrap() error }
-	if errors.As(err, &pe) && pe.Unwrap() != nil {
-		return pe.Unwrap().Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
 	}
 	return err.Error()
 }
@@ -48,16 +54,21 @@ func unwrapPathError(err error) string {
 // and anchors relative paths.
 func Parse(file string, data []byte, opts Options) (*Config, error) {
 	if opts.ReadFile == nil {
-		opts.ReadFile = readRegularFile
+		opts.ReadFile = func(name string) ([]byte, error) { return readRegularFile(name, maxCredentialSize) }
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if len(data) > maxFileSize {
-		return nil, Errors{{File: file, Line: 1, Msg: fmt.Sprintf("the file is larger than %d bytes", maxFileSize)}}
+	if len(data) > maxConfigSize {
+		return nil, Errors{tooLarge(file)}
 	}
 	if !utf8.Valid(data) {
 		return nil, Errors{{File: file, Line: 1 + strings.Count(string(data[:firstInvalidUTF8(data)]), "\n"), Msg: "the file is not UTF-8"}}
+	}
+	// Before the TOML parser, whose cost grows with the square of the
+	// nesting depth.
+	if line, why := checkShape(string(data)); line > 0 {
+		return nil, Errors{{File: file, Line: line, Msg: why}}
 	}
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
@@ -84,6 +95,10 @@ func Parse(file string, data []byte, opts Options) (*Config, error) {
 	}
 	l.cfg.Warnings = sortDiagnostics(l.warns)
 	return l.cfg, nil
+}
+
+func tooLarge(file string) Diagnostic {
+	return Diagnostic{File: file, Line: 1, Msg: fmt.Sprintf("the file is larger than %d KiB; a bitw configuration is a few kilobytes", maxConfigSize>>10)}
 }
 
 func firstInvalidUTF8(b []byte) int {

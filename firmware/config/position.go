@@ -23,8 +23,6 @@ func (p keyPath) add(elems ...string) keyPath {
 	return append(q, elems...)
 }
 
-func (p keyPath) id() string { return strings.Join(p, "\x1f") }
-
 // String prints the path as a reader would write it: dotted keys, quoted
 // where needed, and indices in brackets: connections."site b".local_ts[1].
 func (p keyPath) String() string {
@@ -66,36 +64,61 @@ func isBareKeyChar(c byte) bool {
 // document, the line where it is defined. BurntSushi/toml reports positions
 // for syntax errors only, so the loader rescans the (already valid)
 // document to point its own errors at a line.
+//
+// The paths form a tree: each node is one path element under its parent,
+// so recording a key costs one step from its table, whatever the depth,
+// and the scanner's time and memory grow with the size of the document
+// alone.
 type positions struct {
-	line     map[string]int
-	explicit map[string]bool // defined by a header or a key, not implied by a longer one
+	nodes []posNode
+	edges map[posEdge]int32
+}
+
+// root is the node of the empty path, the document itself.
+const root = int32(0)
+
+type posNode struct {
+	line     int
+	explicit bool // defined by a header or a key, not implied by a longer one
+	// arrayTables counts the [[name]] headers of this path, so that
+	// name[N] addresses the N-th table of the array.
+	arrayTables int
+}
+
+type posEdge struct {
+	parent int32
+	elem   string
+}
+
+func newPositions() *positions {
+	return &positions{nodes: []posNode{{line: 1}}, edges: make(map[posEdge]int32)}
+}
+
+// child returns the node of elem under parent, if recorded.
+func (p *positions) child(parent int32, elem string) (int32, bool) {
+	n, ok := p.edges[posEdge{parent, elem}]
+	return n, ok
 }
 
 // lineOf returns the line of path, or of its longest recorded ancestor, or
 // 1 when nothing of it appears in the document (a missing section).
 func (p *positions) lineOf(path keyPath) int {
-	for n := len(path); n > 0; n-- {
-		if l, ok := p.line[path[:n].id()]; ok {
-			return l
+	line, n := 1, root
+	for _, e := range path {
+		next, ok := p.child(n, e)
+		if !ok {
+			break
 		}
+		n, line = next, p.nodes[next].line
 	}
-	return 1
+	return line
 }
 
 // scanPositions scans src, which BurntSushi/toml has already accepted. It
-// stays total on any input (the fuzz target feeds it garbage through the
-// loader's error paths): every loop consumes input, and indexing is
-// bounds-checked.
+// stays total on any input (the fuzz target feeds it garbage): every loop
+// consumes input, and indexing is bounds-checked.
 func scanPositions(src string) *positions {
-	s := &scanner{
-		src:  src,
-		line: 1,
-		pos: &positions{
-			line:     make(map[string]int),
-			explicit: make(map[string]bool),
-		},
-		arrayTables: make(map[string]int),
-	}
+	s := &scanner{src: src, line: 1, pos: newPositions()}
 	s.document()
 	return s.pos
 }
@@ -105,9 +128,6 @@ type scanner struct {
 	i    int
 	line int
 	pos  *positions
-	// arrayTables counts the [[name]] headers seen per resolved path, so
-	// that name[N] addresses the N-th table of the array.
-	arrayTables map[string]int
 }
 
 func (s *scanner) eof() bool { return s.i >= len(s.src) }
@@ -128,23 +148,31 @@ func (s *scanner) advance() {
 	}
 }
 
-func (s *scanner) record(path keyPath, line int, explicit bool) {
-	id := path.id()
-	_, seen := s.pos.line[id]
-	if !seen || explicit && !s.pos.explicit[id] {
-		s.pos.line[id] = line
-		s.pos.explicit[id] = explicit
+// record steps from parent to elem, creating the node at line. An
+// explicit definition replaces an implied one's line.
+func (s *scanner) record(parent int32, elem string, line int, explicit bool) int32 {
+	p := s.pos
+	n, seen := p.child(parent, elem)
+	if !seen {
+		n = int32(len(p.nodes))
+		p.nodes = append(p.nodes, posNode{line: line, explicit: explicit})
+		p.edges[posEdge{parent, elem}] = n
+		return n
 	}
+	if explicit && !p.nodes[n].explicit {
+		p.nodes[n].line, p.nodes[n].explicit = line, true
+	}
+	return n
 }
 
-// recordAll records every prefix of path: the implied tables, then path.
-func (s *scanner) recordAll(path keyPath, line int) {
-	for n := 1; n < len(path); n++ {
-		s.record(path[:n], line, false)
+// recordKey records a dotted key under table: the implied tables, then
+// the key itself.
+func (s *scanner) recordKey(table int32, name []string, line int) int32 {
+	n := table
+	for i, e := range name {
+		n = s.record(n, e, line, i == len(name)-1)
 	}
-	if len(path) > 0 {
-		s.record(path, line, true)
-	}
+	return n
 }
 
 // skipSpace skips blanks on the current line.
@@ -175,7 +203,7 @@ func (s *scanner) skipComment() {
 }
 
 func (s *scanner) document() {
-	var table keyPath
+	table := root
 	for {
 		s.skipBlank()
 		if s.eof() {
@@ -186,18 +214,14 @@ func (s *scanner) document() {
 		switch c := s.src[s.i]; {
 		case c == '[' && s.peek(1) == '[':
 			s.i += 2
-			name := s.key()
-			table = s.resolve(name, true)
-			s.recordAll(table, line)
+			table = s.header(s.key(), line, true)
 			s.skipSpace()
 			if s.peek(0) == ']' && s.peek(1) == ']' {
 				s.i += 2
 			}
 		case c == '[':
 			s.i++
-			name := s.key()
-			table = s.resolve(name, false)
-			s.recordAll(table, line)
+			table = s.header(s.key(), line, false)
 			s.skipSpace()
 			if s.peek(0) == ']' {
 				s.i++
@@ -211,40 +235,40 @@ func (s *scanner) document() {
 	}
 }
 
-// resolve turns a header's key into a path: an element that names an array
-// of tables means its last table, and a [[header]] appends a new index.
-func (s *scanner) resolve(name []string, arrayTable bool) keyPath {
-	var p keyPath
+// header records a table header and returns its table: an element that
+// names an array of tables means its last table, and a [[header]] appends
+// a new one.
+func (s *scanner) header(name []string, line int, arrayTable bool) int32 {
+	n := root
 	for i, e := range name {
-		p = p.add(e)
 		last := i == len(name)-1
-		if last && arrayTable {
-			n := s.arrayTables[p.id()]
-			s.arrayTables[p.id()] = n + 1
-			p = p.add(index(n))
-		} else if n, ok := s.arrayTables[p.id()]; ok && n > 0 {
-			p = p.add(index(n - 1))
+		n = s.record(n, e, line, last && !arrayTable)
+		switch k := s.pos.nodes[n].arrayTables; {
+		case last && arrayTable:
+			s.pos.nodes[n].arrayTables++
+			n = s.record(n, index(k), line, true)
+		case k > 0:
+			n = s.record(n, index(k-1), line, false)
 		}
 	}
-	return p
+	return n
 }
 
 // keyValue reads "key = value" in table and records both.
-func (s *scanner) keyValue(table keyPath) {
+func (s *scanner) keyValue(table int32) {
 	line := s.line
 	name := s.key()
 	if len(name) == 0 {
 		return
 	}
-	path := table.add(name...)
-	s.recordAll(path, line)
+	n := s.recordKey(table, name, line)
 	s.skipSpace()
 	if s.peek(0) != '=' {
 		return
 	}
 	s.i++
 	s.skipSpace()
-	s.value(path)
+	s.value(n)
 }
 
 // key reads a possibly dotted key made of bare and quoted parts.
@@ -277,7 +301,7 @@ func (s *scanner) key() []string {
 	}
 }
 
-func (s *scanner) value(path keyPath) {
+func (s *scanner) value(n int32) {
 	switch {
 	case strings.HasPrefix(s.src[s.i:], `"""`):
 		s.multiline(`"""`, true)
@@ -288,9 +312,9 @@ func (s *scanner) value(path keyPath) {
 	case s.peek(0) == '\'':
 		s.literalString()
 	case s.peek(0) == '[':
-		s.array(path)
+		s.array(n)
 	case s.peek(0) == '{':
-		s.inlineTable(path)
+		s.inlineTable(n)
 	default:
 		// Numbers, booleans and dates (which may hold one space).
 		for !s.eof() && !strings.ContainsRune(",]}#\r\n", rune(s.src[s.i])) {
@@ -299,9 +323,9 @@ func (s *scanner) value(path keyPath) {
 	}
 }
 
-func (s *scanner) array(path keyPath) {
+func (s *scanner) array(n int32) {
 	s.i++ // [
-	for n := 0; ; n++ {
+	for k := 0; ; k++ {
 		s.skipBlank()
 		if s.eof() {
 			return
@@ -311,9 +335,7 @@ func (s *scanner) array(path keyPath) {
 			return
 		}
 		start := s.i
-		elem := path.add(index(n))
-		s.record(elem, s.line, true)
-		s.value(elem)
+		s.value(s.record(n, index(k), s.line, true))
 		s.skipBlank()
 		if s.peek(0) == ',' {
 			s.i++
@@ -325,7 +347,7 @@ func (s *scanner) array(path keyPath) {
 
 // inlineTable reads { k = v, ... }. TOML 1.1, which BurntSushi/toml
 // accepts, allows newlines and comments inside.
-func (s *scanner) inlineTable(path keyPath) {
+func (s *scanner) inlineTable(n int32) {
 	s.i++ // {
 	for {
 		s.skipBlank()
@@ -337,7 +359,7 @@ func (s *scanner) inlineTable(path keyPath) {
 			return
 		}
 		start := s.i
-		s.keyValue(path)
+		s.keyValue(n)
 		s.skipBlank()
 		if s.peek(0) == ',' {
 			s.i++

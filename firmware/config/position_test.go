@@ -111,9 +111,9 @@ func FuzzPositions(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		pos := scanPositions(src)
 		lines := strings.Count(src, "\n") + 1
-		for id, l := range pos.line {
-			if l < 1 || l > lines {
-				t.Fatalf("key %q at line %d of %d", id, l, lines)
+		for e, n := range pos.edges {
+			if l := pos.nodes[n].line; l < 1 || l > lines {
+				t.Fatalf("key %q at line %d of %d", e.elem, l, lines)
 			}
 		}
 	})
