@@ -196,6 +196,7 @@ func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) 
 		t.Error("no ESP on the black link: the traffic did not go through the tunnel")
 	}
 
+	consoleVerbs(t, topo, fw)
 	idleCPU(t, fw)
 	timedThroughput(t, topo, gwB.name)
 
@@ -244,6 +245,48 @@ func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) 
 	if _, err := fw.WaitLine(0, func(l string) bool { return l == "bitw: powered off" }, time.Second); err != nil {
 		t.Errorf("no power-off line: %v", err)
 	}
+}
+
+// consoleVerbs drives the firmware through the verbs of its console:
+// rekeys of the Child SA and the IKE SA, the log level, down and up,
+// each answered on the console and visible in the status; the tunnel
+// carries pings afterwards.
+func consoleVerbs(t *testing.T, topo *harness.Topology, fw *harness.Firmware) {
+	t.Helper()
+	conn, child := harness.DefaultConnName, harness.DefaultConnName+"/"+harness.DefaultChildName
+	do := func(cmd, want string) {
+		t.Helper()
+		verb := strings.Fields(cmd)[0]
+		reply, err := fw.Command(cmd, func(l string) bool { return l == want || strings.HasPrefix(l, "bitw: "+verb) }, 40*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reply != want {
+			t.Fatalf("console %q: %q, want %q", cmd, reply, want)
+		}
+		t.Logf("console: %s -> %s", cmd, reply)
+	}
+	ike0, child0, err := fw.WaitChild(conn, harness.DefaultChildName, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("rekey "+child+" --timeout 30s", child+": rekeyed")
+	do("rekey "+conn+" --timeout 30s", conn+": rekeyed")
+	do("log debug", "log level debug")
+	do("log info", "log level info")
+	st, err := fw.StatusJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(st), `"spi_i":"`) || strings.Contains(string(st), child0.SPIIn) {
+		t.Errorf("after the rekeys the status still shows Child SA %s (IKE SA was %+v): %s", child0.SPIIn, ike0, st)
+	}
+	do("down "+conn, conn+": down")
+	if b, err := fw.Status(); err != nil || len(b.IKESAs) != 0 {
+		t.Errorf("after down: %+v, %v", b.IKESAs, err)
+	}
+	do("up "+child+" --timeout 30s", child+": up")
+	topo.HostA.NS.MustPing(t, topo.HostB.Addr4, 3)
 }
 
 // EnvIperfSeconds, when set to a number of seconds, adds a timed iperf3
