@@ -4,13 +4,14 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/bitw-dev/bitw/board/tamago/imx6"
 )
 
 // platformFacts are the console lines about what the board found at boot.
-func platformFacts(p imx6.Platform) []string {
-	facts := []string{"entropy: " + p.Entropy}
+func platformFacts(p imx6.Platform, mainAt time.Duration) []string {
+	facts := []string{fmt.Sprintf("main %v after the system counter started", mainAt.Round(time.Millisecond)), "entropy: " + p.Entropy}
 	if p.ClockSynced {
 		facts = append(facts, "clock: set from the host at boot")
 	} else {

@@ -207,11 +207,22 @@ type Firmware struct {
 	cmdMu   sync.Mutex // one console command at a time
 }
 
-// StartFirmware boots image on g with root's qemu/boot.sh, both TAPs in
-// g's namespace, and waits for the ready line. Cleanups power the
-// firmware off (or kill QEMU) and print the console's tail when the test
-// failed.
+// StartFirmware boots image on g (BootFirmware) and waits for the ready
+// line.
 func StartFirmware(t T, root, image string, g *Gateway) *Firmware {
+	t.Helper()
+	f := BootFirmware(t, root, image, g)
+	if _, err := f.WaitLine(0, func(l string) bool { return l == "bitw: ready" }, FirmwareBootTimeout); err != nil {
+		t.Fatalf("firmware on %s: %v\n%s", g.Name, err, f.Tail(40))
+	}
+	f.ReadyAfter = time.Since(f.Started)
+	return f
+}
+
+// BootFirmware starts image on g with root's qemu/boot.sh, both TAPs in
+// g's namespace, and returns at once. Cleanups power the firmware off (or
+// kill QEMU) and print the console's tail when the test failed.
+func BootFirmware(t T, root, image string, g *Gateway) *Firmware {
 	t.Helper()
 	if g.Kind != QEMUGateway {
 		t.Fatalf("StartFirmware: %s is a %v gateway, not %v", g.Name, g.Kind, QEMUGateway)
@@ -248,11 +259,18 @@ func StartFirmware(t T, root, image string, g *Gateway) *Firmware {
 			t.Logf("--- console of the firmware on %s (%s)\n%s", g.Name, logPath, f.Tail(80))
 		}
 	})
-	if _, err := f.WaitLine(0, func(l string) bool { return l == "bitw: ready" }, FirmwareBootTimeout); err != nil {
-		t.Fatalf("firmware on %s: %v\n%s", g.Name, err, f.Tail(40))
-	}
-	f.ReadyAfter = time.Since(f.Started)
 	return f
+}
+
+// Wait waits for QEMU to exit on its own and returns its status, the
+// firmware's (semihosting).
+func (f *Firmware) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-f.done:
+		return f.exit, f.err
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("QEMU still running after %v", timeout)
+	}
 }
 
 // read collects console lines until QEMU exits, then records its status.

@@ -109,6 +109,43 @@ func TestFirmwareToBitw(t *testing.T) {
 	firmwareSuite(t, root, topo, peer{name: "host bitw", bitw: b})
 }
 
+// TestFirmwareFatalError: a configuration that passes `bitw check` but
+// that the board cannot honour (both interfaces on ENET2) stops the
+// firmware with the reason on the console, and QEMU exits with the
+// firmware's status, 2 (a configuration error).
+func TestFirmwareFatalError(t *testing.T) {
+	root := harness.RequireQEMU(t)
+	topo := harness.NewTopology(t, harness.Options{A: harness.QEMUGateway, B: harness.RouterGateway})
+	config := topo.GwA.FirmwareConfig(t, firmwareSite("start"))
+	src, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Red on ENET2; black on a name that is no port, which falls back
+	// to the black default, ENET2 again.
+	broken := strings.Replace(string(src), `link = "enet2"`, `link = "black0"`, 1)
+	broken = strings.Replace(broken, `link = "enet1"`, `link = "enet2"`, 1)
+	if err := os.WriteFile(config, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fw := harness.BootFirmware(t, root, harness.BuildFirmware(t, root, config), topo.GwA)
+	line, err := fw.WaitLine(0, func(l string) bool { return strings.Contains(l, "would both use port") }, harness.FirmwareBootTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := fw.Wait(harness.FirmwareExitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("console: %s; QEMU exited with status %d", line, status)
+	if status != 2 {
+		t.Errorf("QEMU exited with status %d, want the firmware's 2", status)
+	}
+	if _, err := fw.WaitLine(0, func(l string) bool { return l == "bitw: ready" }, 0); err == nil {
+		t.Error("the firmware printed the ready line with an unusable configuration")
+	}
+}
+
 func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) {
 	image := harness.BuildFirmware(t, root, topo.GwA.FirmwareConfig(t, firmwareSite("start")))
 	// Headers are enough to find red traffic in clear (CleartextLeaks),
