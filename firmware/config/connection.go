@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bitw-dev/bitw/ike/auth"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
@@ -432,9 +433,9 @@ func (l *loader) certs(t *table, key string, ca bool) []*x509.Certificate {
 			l.errorf(it.path, "%s: cannot read the certificate: %s", it.path, unwrapPathError(err))
 			continue
 		}
-		cert, err := parseCertificate(data)
+		cert, err := auth.ParseCertificate(data)
 		if err != nil {
-			l.errorf(it.path, "%s: %s: %v", it.path, it.s, err)
+			l.errorf(it.path, "%s: %s: %s", it.path, it.s, credError(err))
 			continue
 		}
 		if ca && cert.BasicConstraintsValid && !cert.IsCA {

@@ -12,10 +12,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
+
+// authKeys holds the OpenSSL-made test keys of ike/auth, which loads keys
+// for both packages.
+const authKeys = "../../ike/auth/testdata/keys"
 
 // testCreds writes a small PKI into dir: a CA, certificates for gw-a and
 // gw-b signed by it, their keys, and odd files for the error cases.
@@ -82,7 +85,7 @@ func testCreds(t testing.TB, dir string) {
 	leaf("old", 4, now.Add(-time.Minute), "203.0.113.1")
 	writeKey("other.key", newKey())
 	for _, f := range []string{"rsa1024-pkcs1.pem", "ec-aes256-sha256.pem", "ec-legacy-pem.pem", "ed25519.pem", "ec.pub"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "keys", f))
+		data, err := os.ReadFile(filepath.Join(authKeys, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,54 +95,5 @@ func testCreds(t testing.TB, dir string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "garbage.pem"), []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestParsePrivateKeyOpenSSL(t *testing.T) {
-	pubPEM, err := os.ReadFile("testdata/keys/ec.pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := parsePublicKey(pubPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const pass = "bitw test passphrase"
-	for _, f := range []string{"ec-aes256-sha256.pem", "ec-aes128-sha1.pem", "ec-aes192-sha512.pem"} {
-		data, err := os.ReadFile("testdata/keys/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := parsePrivateKey(data, pass)
-		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
-		}
-		if !sameKey(k.Public(), want) {
-			t.Errorf("%s: decrypted key does not match ec.pub", f)
-		}
-		if _, err := parsePrivateKey(data, pass+"x"); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
-			t.Errorf("%s with a wrong passphrase: %v", f, err)
-		}
-		if _, err := parsePrivateKey(data, ""); err == nil || !strings.Contains(err.Error(), "encrypted") {
-			t.Errorf("%s without a passphrase: %v", f, err)
-		}
-	}
-	for f, wantErr := range map[string]string{
-		"ec-legacy-pem.pem": "legacy PEM encryption",
-		"rsa1024-pkcs1.pem": "too weak",
-		"ec.pub":            "not a private key",
-	} {
-		data, err := os.ReadFile("testdata/keys/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := parsePrivateKey(data, pass); err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("%s: got %v, want %q", f, err, wantErr)
-		}
-	}
-	data, _ := os.ReadFile("testdata/keys/ed25519.pem")
-	if k, err := parsePrivateKey(data, ""); err != nil || keyKind(k.Public()) != "Ed25519" {
-		t.Errorf("ed25519.pem: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/bitw-dev/bitw/ike/auth"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
@@ -701,9 +702,9 @@ func (l *loader) privateKey(t *table, name string) {
 		t.errorf("file", "cannot read the key: %s", unwrapPathError(err))
 		return
 	}
-	key, err := parsePrivateKey(data, pass)
+	key, err := auth.ParsePrivateKey(data, []byte(pass))
 	if err != nil {
-		t.errorf("file", "%s: %v", file, err)
+		t.errorf("file", "%s: %s", file, credError(err))
 		return
 	}
 	kind := keyKind(key.Public())

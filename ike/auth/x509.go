@@ -3,14 +3,10 @@ package auth
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -191,89 +187,6 @@ func CertReqNames(data []byte, ca *x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-// ParseCertificatesPEM reads every CERTIFICATE block of a PEM file, in
-// order. Any other block, or none at all, is an error that says so.
-func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("auth: PEM block %q where a CERTIFICATE was expected", b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("auth: certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("auth: no CERTIFICATE block in PEM data")
-	}
-	return out, nil
-}
-
-// ParsePrivateKeyPEM reads a private key: PKCS#8 ("PRIVATE KEY"), PKCS#1
-// ("RSA PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY", after an optional "EC
-// PARAMETERS" block). A legacy encrypted block (Proc-Type: 4,ENCRYPTED,
-// as "openssl ... -aes256" traditionally writes) is decrypted with
-// passphrase; PKCS#8 "ENCRYPTED PRIVATE KEY" (PBES2) is not supported by
-// Go's standard library and is refused with that explanation.
-func ParsePrivateKeyPEM(data, passphrase []byte) (Signer, error) {
-	var b *pem.Block
-	for {
-		b, data = pem.Decode(data)
-		if b == nil {
-			return nil, errors.New("auth: no private key block in PEM data")
-		}
-		if b.Type != "EC PARAMETERS" {
-			break
-		}
-	}
-	der := b.Bytes
-	// RFC 1423 PEM encryption is deprecated in Go as weak and malleable,
-	// but it is what many existing key files use; the file is local.
-	if x509.IsEncryptedPEMBlock(b) {
-		if len(passphrase) == 0 {
-			return nil, errors.New("auth: the private key is encrypted and no passphrase was given")
-		}
-		var err error
-		der, err = x509.DecryptPEMBlock(b, passphrase)
-		if err != nil {
-			return nil, fmt.Errorf("auth: decrypting the private key: %w", err)
-		}
-	}
-	var key any
-	var err error
-	switch b.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(der)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(der)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(der)
-	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("auth: encrypted PKCS#8 keys are not supported; convert with 'openssl pkcs8 -topk8 -nocrypt' or use a traditional encrypted PEM key")
-	default:
-		return nil, fmt.Errorf("auth: PEM block %q is not a private key", b.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("auth: %s: %w", b.Type, err)
-	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return k, nil
-	case *ecdsa.PrivateKey:
-		return k, nil
-	case ed25519.PrivateKey:
-		return k, nil
-	}
-	return nil, fmt.Errorf("auth: %T keys cannot authenticate IKE", key)
 }
 
 // CheckKeyPair reports whether key is the private half of cert's public

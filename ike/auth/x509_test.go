@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -17,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -222,67 +219,6 @@ func pemOf(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func TestParsePrivateKeyPEM(t *testing.T) {
-	keys := testKeys()
-	rk := keys["rsa"].(*rsa.PrivateKey)
-	ek := keys["p384"].(*ecdsa.PrivateKey)
-	edk := keys["ed25519"].(ed25519.PrivateKey)
-	pkcs8 := func(k any) []byte {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pemOf("PRIVATE KEY", der)
-	}
-	sec1, _ := x509.MarshalECPrivateKey(ek)
-	params := pemOf("EC PARAMETERS", []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22})
-	// EncryptPEMBlock is deprecated; legacy encrypted PEM is the format under test.
-	enc, err := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk), []byte("passphrase"), x509.PEMCipherAES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encPEM := pem.EncodeToMemory(enc)
-	for name, c := range map[string]struct {
-		pem  []byte
-		pass string
-		want crypto.PublicKey
-	}{
-		"PKCS#8 RSA":          {pkcs8(rk), "", rk.Public()},
-		"PKCS#8 ECDSA":        {pkcs8(ek), "", ek.Public()},
-		"PKCS#8 Ed25519":      {pkcs8(edk), "", edk.Public()},
-		"PKCS#1":              {pemOf("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk)), "", rk.Public()},
-		"SEC 1":               {pemOf("EC PRIVATE KEY", sec1), "", ek.Public()},
-		"SEC 1 with params":   {append(params, pemOf("EC PRIVATE KEY", sec1)...), "", ek.Public()},
-		"encrypted PEM (AES)": {encPEM, "passphrase", rk.Public()},
-	} {
-		k, err := ParsePrivateKeyPEM(c.pem, []byte(c.pass))
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if !k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(c.want) {
-			t.Errorf("%s: a different key", name)
-		}
-	}
-	for name, c := range map[string]struct {
-		pem     []byte
-		pass    string
-		message string
-	}{
-		"wrong passphrase": {encPEM, "wrong", "decrypting"},
-		"no passphrase":    {encPEM, "", "no passphrase"},
-		"encrypted PKCS#8": {pemOf("ENCRYPTED PRIVATE KEY", []byte{0x30, 0}), "x", "not supported"},
-		"a certificate":    {pemOf("CERTIFICATE", []byte{0x30, 0}), "", "not a private key"},
-		"nothing":          {[]byte("no PEM here"), "", "no private key"},
-		"corrupt PKCS#8":   {pemOf("PRIVATE KEY", []byte{0x30, 3, 1, 2, 3}), "", "PRIVATE KEY"},
-	} {
-		_, err := ParsePrivateKeyPEM(c.pem, []byte(c.pass))
-		if err == nil || !strings.Contains(err.Error(), c.message) {
-			t.Errorf("%s: error %v should mention %q", name, err, c.message)
-		}
-	}
-}
-
 func TestParseCertificatesPEMAndKeyPair(t *testing.T) {
 	p := newPKI(t)
 	leaf := p.leaf(t, nil)
@@ -306,17 +242,4 @@ func TestParseCertificatesPEMAndKeyPair(t *testing.T) {
 	if err := CheckKeyPair(leaf, p.inter.key); err == nil {
 		t.Error("mismatched key accepted")
 	}
-}
-
-func FuzzParsePEM(f *testing.F) {
-	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n"))
-	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if k, err := ParsePrivateKeyPEM(data, []byte("pass")); err == nil && k == nil {
-			t.Fatal("nil key without an error")
-		}
-		if cs, err := ParseCertificatesPEM(data); err == nil && len(cs) == 0 {
-			t.Fatal("no certificates without an error")
-		}
-	})
 }
