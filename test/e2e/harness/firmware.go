@@ -162,9 +162,14 @@ func (g *Gateway) FirmwareConfig(t T, s BitwSite) string {
 	return path
 }
 
+// FirmwareBuildLog is what scripts/firmware.sh printed, kept beside the
+// image BuildFirmware made.
+const FirmwareBuildLog = "build.log"
+
 // BuildFirmware builds an mx6ullevk image with config built in, through
 // scripts/firmware.sh (which also checks the configuration), into a
-// directory of its own under LogDir(t), and returns the ELF's path.
+// directory of its own under LogDir(t), and returns the ELF's path; the
+// script's output is in FirmwareBuildLog beside it.
 func BuildFirmware(t T, root, config string) string {
 	t.Helper()
 	out := filepath.Join(LogDir(t), "firmware-"+strconv.FormatInt(time.Now().UnixNano(), 36))
@@ -177,6 +182,9 @@ func BuildFirmware(t T, root, config string) string {
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("building firmware for %s: %v\n%s", config, err, b)
+	}
+	if err := os.WriteFile(filepath.Join(out, FirmwareBuildLog), b, 0o644); err != nil {
+		t.Fatalf("firmware build log: %v", err)
 	}
 	image := filepath.Join(out, "bitw-"+FirmwareBoard+".elf")
 	t.Logf("built %s in %v", image, time.Since(start).Round(100*time.Millisecond))

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,6 +108,41 @@ func TestFirmwareToBitw(t *testing.T) {
 	topo := harness.NewTopology(t, harness.Options{A: harness.QEMUGateway, B: harness.BitwGateway})
 	b := harness.StartBitw(t, bin, topo.GwB, topo.GwB.BitwConfig(t, firmwareSite("none")))
 	firmwareSuite(t, root, topo, peer{name: "host bitw", bitw: b})
+}
+
+// TestFirmwarePubkey: certificate authentication, with the certificate,
+// key and CA files the configuration names built into the image, against
+// the host runtime.
+func TestFirmwarePubkey(t *testing.T) {
+	root := harness.RequireQEMU(t, "ping")
+	bin := harness.BitwBinary(t)
+	topo := harness.NewTopology(t, harness.Options{A: harness.QEMUGateway, B: harness.BitwGateway})
+	pki := harness.NewPKI(t, "bitw QEMU test CA")
+	site := func(g *harness.Gateway, start string) harness.BitwSite {
+		s := firmwareSite(start)
+		s.PSK, s.PKI = "", pki
+		s.Identity = pki.Issue(t, g.Name, harness.ECDSAP256, []string{g.ID()}, []netip.Addr{g.Black4.Addr()})
+		return s
+	}
+	harness.StartBitw(t, bin, topo.GwB, topo.GwB.BitwConfig(t, site(topo.GwB, "none")))
+	image := harness.BuildFirmware(t, root, topo.GwA.FirmwareConfig(t, site(topo.GwA, "start")))
+	fw := harness.StartFirmware(t, root, image, topo.GwA)
+	build, err := os.ReadFile(filepath.Join(filepath.Dir(image), harness.FirmwareBuildLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"firmware.sh: embedding ca.pem", "firmware.sh: embedding gw-a.key", "firmware.sh: embedding gw-a.pem"} {
+		if !strings.Contains(string(build), want) {
+			t.Errorf("the build did not say %q:\n%s", want, build)
+		}
+	}
+	if _, _, err := fw.WaitChild(harness.DefaultConnName, harness.DefaultChildName, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	topo.HostA.NS.MustPing(t, topo.HostB.Addr4, 3)
+	if status, err := fw.Poweroff(); err != nil || status != 0 {
+		t.Errorf("poweroff: status %d, %v", status, err)
+	}
 }
 
 // TestFirmwareFatalError: a configuration that passes `bitw check` but
