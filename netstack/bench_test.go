@@ -93,6 +93,7 @@ func benchSetup(tb testing.TB, dp DataPlane, size int) (*Stack, *rxLoop, *sinkNI
 	})
 	s.ports[Black].neigh.set(benchPeer, benchPeerMAC, false)
 	l := s.newRxLoop(s.ports[Red])
+	tb.Cleanup(l.release) // before the pool check: the loop keeps spares
 
 	frame := make([]byte, 14+size)
 	putEthernet(frame, benchRedMAC, benchHostMAC, etherTypeIPv4)
@@ -188,6 +189,7 @@ func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [
 	st.ports[Red].nic = red
 	st.ports[Red].neigh.set(netip.MustParseAddr("192.168.1.10"), benchHostMAC, false)
 	l := st.newRxLoop(st.ports[Black])
+	tb.Cleanup(l.release)
 
 	inner := make([]byte, size)
 	inner[0] = 0x45

@@ -126,7 +126,8 @@ func FuzzFrame(f *testing.F) {
 		b.SetPacket(b.Headroom(), copy(b.Space(), frame))
 		l := loops[port&1]
 		l.handle(b)
-		l.flush()
+		// release flushes and gives back the loop's spare buffers.
+		l.release()
 		// Timers gVisor scheduled to run at once (probes, replies) run on
 		// goroutines of their own; wait for them before counting.
 		clk.RunImmediatelyScheduledJobs()

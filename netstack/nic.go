@@ -69,9 +69,10 @@ type NIC interface {
 	// Read blocks until at least one frame has arrived and returns how
 	// many of bufs it filled. Each buffer comes in reset, with headroom
 	// reserved; Read writes the frame at the start of Space() and sets it
-	// with SetPacket, so the frame begins after the headroom. Only one
-	// goroutine calls Read. After Close it returns ErrClosed (or
-	// net.ErrClosed).
+	// with SetPacket, so the frame begins after the headroom. The
+	// buffers beyond the n it filled stay as they came: the caller hands
+	// them to the next Read as they are. Only one goroutine calls Read.
+	// After Close it returns ErrClosed (or net.ErrClosed).
 	Read(bufs []*ipsec.Buffer) (n int, err error)
 
 	// Write transmits the frames in order and returns how many it handed

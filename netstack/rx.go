@@ -33,6 +33,10 @@ type rxLoop struct {
 	have  int // bufs[:have] hold buffers ready for Read
 	tx    [numPorts]txQueue
 	frags [maxFragments]*ipsec.Buffer
+	// spare keeps the buffers this loop transmitted, most recent last,
+	// for its next reads: they are still in the CPU's caches, where the
+	// pool hands out the buffer it got back longest ago.
+	spare []*ipsec.Buffer
 }
 
 // txQueue holds the frames a batch produced for one port.
@@ -45,7 +49,7 @@ type txQueue struct {
 }
 
 func (s *Stack) newRxLoop(p *port) *rxLoop {
-	l := &rxLoop{s: s, p: p, bufs: make([]*ipsec.Buffer, s.batch)}
+	l := &rxLoop{s: s, p: p, bufs: make([]*ipsec.Buffer, s.batch), spare: make([]*ipsec.Buffer, 0, 2*s.batch)}
 	for i := range l.tx {
 		l.tx[i] = txQueue{
 			bufs:   make([]*ipsec.Buffer, 0, s.batch),
@@ -97,8 +101,17 @@ func (s *Stack) rxLoop(p *port) {
 	}
 }
 
-// refill tops the batch up from the pool and resets the buffers for Read.
+// refill tops the batch up, from the spare buffers first, then from the
+// pool. Buffers a Read did not fill are still as they came (NIC.Read).
 func (l *rxLoop) refill() {
+	for l.have < len(l.bufs) && len(l.spare) > 0 {
+		b := l.spare[len(l.spare)-1]
+		l.spare[len(l.spare)-1] = nil
+		l.spare = l.spare[:len(l.spare)-1]
+		b.Reset(l.s.headroom)
+		l.bufs[l.have] = b
+		l.have++
+	}
 	for l.have < len(l.bufs) {
 		b := l.s.pool.Get()
 		if b == nil {
@@ -107,9 +120,16 @@ func (l *rxLoop) refill() {
 		l.bufs[l.have] = b
 		l.have++
 	}
-	for _, b := range l.bufs[:l.have] {
-		b.Reset(l.s.headroom)
+}
+
+// recycle takes back a buffer the loop is done with: into the spares
+// while there is room, else to the pool.
+func (l *rxLoop) recycle(b *ipsec.Buffer) {
+	if len(l.spare) < cap(l.spare) {
+		l.spare = append(l.spare, b)
+		return
 	}
+	b.Release()
 }
 
 func (l *rxLoop) release() {
@@ -119,6 +139,11 @@ func (l *rxLoop) release() {
 		l.bufs[i] = nil
 	}
 	l.have = 0
+	for i, b := range l.spare {
+		b.Release()
+		l.spare[i] = nil
+	}
+	l.spare = l.spare[:0]
 }
 
 // enqueue queues a finished frame for p, flushing when the queue is full.
@@ -160,7 +185,7 @@ func (l *rxLoop) flushPort(id Port) {
 		p.write(q.bufs)
 	}
 	for i, b := range q.bufs {
-		b.Release()
+		l.recycle(b)
 		q.bufs[i] = nil
 	}
 	q.bufs = q.bufs[:0]

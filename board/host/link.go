@@ -76,6 +76,7 @@ type Info struct {
 type Stats struct {
 	RxFrames          uint64 // wire frames returned by Read (after splitting)
 	RxGSOFrames       uint64 // segmentation-offload frames split
+	RxScattered       uint64 // of those, read from the socket straight into one buffer per segment
 	RxChecksums       uint64 // partial checksums completed
 	RxTruncated       uint64 // frames larger than a ring slot or a buffer
 	RxBadOffload      uint64 // offload frames that could not be split (dropped)

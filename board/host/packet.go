@@ -49,6 +49,11 @@ const (
 	maxGSOFrame  = vnetHdrLen + 65535 + ethHeaderLen
 )
 
+// maxScatterSegments bounds the segments of an offload frame that one
+// recvmsg(2) spreads over the caller's buffers; longer ones go through
+// the big buffer.
+const maxScatterSegments = 128
+
 // slotSize is the smallest power of two from 2 KiB that holds a frame of
 // the link's MTU behind the slot header.
 func slotSize(mtu int) int {
@@ -78,6 +83,9 @@ type packetNIC struct {
 	seg    segmenter
 	segIdx int    // ring slot the segmenter reads from; -1 when idle or reading big
 	big    []byte // an oversized frame fetched from the socket queue
+	rxIov  []unix.Iovec
+	rxMsg  unix.Msghdr
+	rxVnet [vnetHdrLen]byte
 	readFn func(uintptr) bool
 
 	txMu        sync.Mutex // guards the TX scratch below
@@ -98,6 +106,7 @@ type packetNIC struct {
 	stats struct {
 		rxFrames, rxGSO, rxChecksums, rxTruncated atomic.Uint64
 		rxBadOffload, rxVLAN, rxLoss              atomic.Uint64
+		rxScattered                               atomic.Uint64
 		txFrames, txErrors                        atomic.Uint64
 		txTrains, txOffloadRefused                atomic.Uint64
 	}
@@ -188,6 +197,7 @@ func openPacket(link string, opts Options) (_ Port, err error) {
 		return nil, fmt.Errorf("host: %s: PACKET_RX_RING: %w", link, err)
 	}
 	n.big = make([]byte, maxGSOFrame)
+	n.rxIov = make([]unix.Iovec, 2+maxScatterSegments)
 	n.ring, err = unix.Mmap(fd, 0, n.slot*n.frames, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("host: %s: map ring: %w", link, err)
@@ -274,14 +284,20 @@ func (n *packetNIC) readReady(fd uintptr) bool {
 			break
 		}
 		idx := n.rxNext
+		if status&tpStatusCopy != 0 {
+			k, later := n.takeQueued(fd, slot, bufs[n.rxN:], n.rxN > 0)
+			if later {
+				// Its segments need more buffers than this batch
+				// has left; the next Read starts with it.
+				break
+			}
+			n.rxN += k
+		} else {
+			n.rxN += n.take(idx, slot, status, bufs[n.rxN:])
+		}
 		n.rxNext = (n.rxNext + 1) % n.frames
 		if status&tpStatusLoss != 0 {
 			n.stats.rxLoss.Add(1)
-		}
-		if status&tpStatusCopy != 0 {
-			n.rxN += n.takeQueued(fd, slot, bufs[n.rxN:])
-		} else {
-			n.rxN += n.take(idx, slot, status, bufs[n.rxN:])
 		}
 		if n.segIdx != idx {
 			n.releaseSlot(idx)
@@ -296,20 +312,125 @@ func (n *packetNIC) releaseSlot(idx int) {
 
 // takeQueued fetches the whole frame that a TP_STATUS_COPY slot stands
 // for from the socket's receive queue (where the kernel put it in ring
-// order) and handles it like a slot's frame.
-func (n *packetNIC) takeQueued(fd uintptr, slot []byte, bufs []*ipsec.Buffer) int {
+// order) and handles it like a slot's frame. An offload frame is read
+// straight into bufs, segment by segment (readSegments); when bufs is
+// too short for that and the batch already holds frames (more), it
+// reports later and leaves the frame queued.
+func (n *packetNIC) takeQueued(fd uintptr, slot []byte, bufs []*ipsec.Buffer, more bool) (k int, later bool) {
 	if slot[sllPkttypeOff] == unix.PACKET_OUTGOING {
 		// The queued copy of an outgoing frame is read and discarded
 		// below all the same, to keep the queue in step with the ring.
 		n.recvBig(fd)
-		return 0
+		return 0, false
+	}
+	switch k, r := n.readSegments(fd, slot, bufs); r {
+	case segmentsRead:
+		return k, false
+	case segmentsNoRoom:
+		if more {
+			return 0, true
+		}
 	}
 	got := n.recvBig(fd)
 	if got < vnetHdrLen+ethHeaderLen {
 		n.stats.rxTruncated.Add(1)
-		return 0
+		return 0, false
 	}
-	return n.frame(-1, n.big[:vnetHdrLen], n.big[vnetHdrLen:got], bufs)
+	return n.frame(-1, n.big[:vnetHdrLen], n.big[vnetHdrLen:got], bufs), false
+}
+
+// Outcomes of readSegments.
+const (
+	segmentsRead   = iota // the queued frame was consumed (k segments, maybe none)
+	segmentsNoRoom        // bufs is too short for its segments
+	segmentsOther         // not an offload frame it can scatter: use recvBig
+)
+
+// readSegments reads the queued offload frame that slot announces with
+// one recvmsg(2) whose iovecs put each segment's payload in its own
+// buffer, behind room for the headers, so that the frame is copied
+// once, by the kernel. The headers that land in the first buffer are
+// then copied to the others and each segment's are fixed. The slot's
+// truncated copy of the frame tells the geometry beforehand.
+func (n *packetNIC) readSegments(fd uintptr, slot []byte, bufs []*ipsec.Buffer) (int, int) {
+	length := int(binary.NativeEndian.Uint32(slot[tpLenOff:]))
+	snap := int(binary.NativeEndian.Uint32(slot[tpSnaplenOff:]))
+	mac := int(binary.NativeEndian.Uint16(slot[tpMacOff:]))
+	if mac < vnetHdrLen || mac+snap > len(slot) {
+		return 0, segmentsOther
+	}
+	vnet, head := slot[mac-vnetHdrLen:mac], slot[mac:mac+snap]
+	h := parseVnet(vnet)
+	s := &n.seg
+	if h.gsoType == unix.VIRTIO_NET_HDR_GSO_NONE || !s.parse(head, length, h) {
+		*s = segmenter{}
+		return 0, segmentsOther
+	}
+	segs := s.segments()
+	switch {
+	case segs > len(n.rxIov)-2:
+		*s = segmenter{}
+		return 0, segmentsOther
+	case segs > len(bufs):
+		*s = segmenter{}
+		return 0, segmentsNoRoom
+	}
+	for _, b := range bufs[:segs] {
+		if len(b.Space()) < s.hdrLen+s.mss {
+			*s = segmenter{}
+			return 0, segmentsOther
+		}
+	}
+	n.rxIov[0] = unix.Iovec{Base: &n.rxVnet[0]}
+	n.rxIov[0].SetLen(vnetHdrLen)
+	for i, b := range bufs[:segs] {
+		from := s.hdrLen
+		if i == 0 {
+			from = 0
+		}
+		sp := b.Space()[from : s.hdrLen+s.segmentLen(i)]
+		n.rxIov[1+i] = unix.Iovec{Base: &sp[0]}
+		n.rxIov[1+i].SetLen(len(sp))
+	}
+	n.rxMsg = unix.Msghdr{Iov: &n.rxIov[0]}
+	n.rxMsg.SetIovlen(1 + segs)
+	var r uintptr
+	var errno syscall.Errno
+	for {
+		r, _, errno = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&n.rxMsg)), unix.MSG_DONTWAIT)
+		if errno != unix.EINTR {
+			break
+		}
+	}
+	clear(n.rxIov[:1+segs])
+	n.rxMsg = unix.Msghdr{}
+	first := bufs[0].Space()
+	switch {
+	case errno != 0 || int(r) != vnetHdrLen+length:
+		*s = segmenter{}
+		n.stats.rxTruncated.Add(1)
+		return 0, segmentsRead
+	case string(n.rxVnet[:]) != string(vnet) || string(first[:s.hdrLen]) != string(head[:s.hdrLen]):
+		// The queue and the ring disagree: not the frame announced.
+		*s = segmenter{}
+		n.stats.rxBadOffload.Add(1)
+		return 0, segmentsRead
+	}
+	// The first buffer's headers are copied before they are fixed.
+	for i := segs - 1; i >= 0; i-- {
+		sp := bufs[i].Space()
+		if i > 0 {
+			copy(sp[:s.hdrLen], first[:s.hdrLen])
+		}
+		size := s.hdrLen + s.segmentLen(i)
+		s.fixHeaders(sp[:size], i)
+		setPacket(bufs[i], size)
+	}
+	*s = segmenter{}
+	n.stats.rxGSO.Add(1)
+	n.stats.rxScattered.Add(1)
+	n.stats.rxFrames.Add(uint64(segs))
+	return segs, segmentsRead
 }
 
 // recvBig reads one queued frame, virtio header first, into n.big.
@@ -555,7 +676,7 @@ func (n *packetNIC) Stats() Stats {
 	s := Stats{
 		RxFrames: n.stats.rxFrames.Load(), RxGSOFrames: n.stats.rxGSO.Load(), RxChecksums: n.stats.rxChecksums.Load(),
 		RxTruncated: n.stats.rxTruncated.Load(), RxBadOffload: n.stats.rxBadOffload.Load(), RxVLAN: n.stats.rxVLAN.Load(),
-		RxRingFull: n.stats.rxLoss.Load(), TxFrames: n.stats.txFrames.Load(), TxErrors: n.stats.txErrors.Load(),
+		RxRingFull: n.stats.rxLoss.Load(), RxScattered: n.stats.rxScattered.Load(), TxFrames: n.stats.txFrames.Load(), TxErrors: n.stats.txErrors.Load(),
 		TxTrains: n.stats.txTrains.Load(), TxOffloadRefused: n.stats.txOffloadRefused.Load(),
 	}
 	n.kstatMu.Lock()

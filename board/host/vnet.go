@@ -108,7 +108,8 @@ func completeChecksum(frame []byte, h vnetHdr) bool {
 
 // segmenter splits one GSO frame (TCP over IPv4/IPv6, or UDP_L4) into wire
 // frames of at most gso_size payload octets each, into caller buffers,
-// possibly across several Read calls.
+// possibly across several Read calls. It also fixes the headers of
+// segments that a scattered read put in place (packetNIC.readSegments).
 type segmenter struct {
 	frame   []byte // the whole GSO frame; nil when idle
 	gsoType uint8
@@ -117,29 +118,40 @@ type segmenter struct {
 	ipOff   int // = ethHeaderLen
 	l4Off   int
 	v6      bool
+	payload int // payload octets after the headers
 	next    int // payload offset of the next segment
 	seg     int // index of the next segment
 }
 
 // start validates a GSO frame and prepares to split it.
 func (s *segmenter) start(frame []byte, h vnetHdr) bool {
+	if !s.parse(frame, len(frame), h) {
+		return false
+	}
+	s.frame = frame
+	return true
+}
+
+// parse validates the headers of a GSO frame of total octets, of which
+// head holds at least the headers, and records its geometry.
+func (s *segmenter) parse(head []byte, total int, h vnetHdr) bool {
 	*s = segmenter{}
-	if len(frame) < ethHeaderLen+20 || h.gsoSize == 0 {
+	if len(head) < ethHeaderLen+20 || h.gsoSize == 0 || total < len(head) {
 		return false
 	}
 	typ := h.gsoType &^ unix.VIRTIO_NET_HDR_GSO_ECN
 	var proto uint8
 	l4 := 0
-	switch binary.BigEndian.Uint16(frame[ethTypeOff:]) {
+	switch binary.BigEndian.Uint16(head[ethTypeOff:]) {
 	case etherTypeIPv4:
-		ip := frame[ethHeaderLen:]
+		ip := head[ethHeaderLen:]
 		ihl := int(ip[0]&0x0f) * 4
 		if ip[0]>>4 != 4 || ihl < 20 || len(ip) < ihl || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
 			return false
 		}
 		proto, l4 = ip[9], ethHeaderLen+ihl
 	case etherTypeIPv6:
-		ip := frame[ethHeaderLen:]
+		ip := head[ethHeaderLen:]
 		if len(ip) < ipv6HeaderLen || ip[0]>>4 != 6 {
 			return false
 		}
@@ -152,10 +164,10 @@ func (s *segmenter) start(frame []byte, h vnetHdr) bool {
 	var thl int
 	switch {
 	case (typ == unix.VIRTIO_NET_HDR_GSO_TCPV4 && !s.v6 || typ == unix.VIRTIO_NET_HDR_GSO_TCPV6 && s.v6) && proto == protoTCP:
-		if len(frame) < l4+20 {
+		if len(head) < l4+20 {
 			return false
 		}
-		thl = int(frame[l4+12]>>4) * 4
+		thl = int(head[l4+12]>>4) * 4
 		if thl < 20 {
 			return false
 		}
@@ -164,12 +176,19 @@ func (s *segmenter) start(frame []byte, h vnetHdr) bool {
 	default:
 		return false
 	}
-	if len(frame) < l4+thl || len(frame)-l4-thl == 0 {
+	if len(head) < l4+thl || total-l4-thl == 0 {
 		return false
 	}
-	s.frame, s.gsoType, s.mss, s.hdrLen, s.ipOff, s.l4Off = frame, typ, int(h.gsoSize), l4+thl, ethHeaderLen, l4
+	s.gsoType, s.mss, s.hdrLen, s.ipOff, s.l4Off = typ, int(h.gsoSize), l4+thl, ethHeaderLen, l4
+	s.payload = total - s.hdrLen
 	return true
 }
+
+// segments is the number of segments the frame splits into.
+func (s *segmenter) segments() int { return (s.payload + s.mss - 1) / s.mss }
+
+// segmentLen is the payload of segment i.
+func (s *segmenter) segmentLen(i int) int { return min(s.mss, s.payload-i*s.mss) }
 
 func (s *segmenter) active() bool { return s.frame != nil }
 
@@ -190,7 +209,7 @@ func (s *segmenter) fill(bufs []*ipsec.Buffer) int {
 		}
 		copy(space, s.frame[:s.hdrLen])
 		copy(space[s.hdrLen:], payload[s.next:end])
-		s.fixHeaders(space[:size], end == len(payload))
+		s.fixHeaders(space[:size], s.seg)
 		b.SetPacket(b.Headroom(), size)
 		s.next = end
 		s.seg++
@@ -202,18 +221,19 @@ func (s *segmenter) fill(bufs []*ipsec.Buffer) int {
 	return n
 }
 
-// fixHeaders makes one segment a valid packet: lengths, IPv4 ID and
-// checksum, TCP sequence number and flags (the first segment keeps CWR,
-// the last FIN and PSH, as the kernel's software GSO does), and a full
-// transport checksum.
-func (s *segmenter) fixHeaders(f []byte, last bool) {
+// fixHeaders makes segment seg, in f, a valid packet: lengths, IPv4 ID
+// and checksum, TCP sequence number and flags (the first segment keeps
+// CWR, the last FIN and PSH, as the kernel's software GSO does), and a
+// full transport checksum.
+func (s *segmenter) fixHeaders(f []byte, seg int) {
 	ip := f[s.ipOff:]
 	l4 := f[s.l4Off:]
+	last := seg == s.segments()-1
 	if s.v6 {
 		binary.BigEndian.PutUint16(ip[4:], uint16(len(ip)-ipv6HeaderLen))
 	} else {
 		binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
-		id := binary.BigEndian.Uint16(ip[4:]) + uint16(s.seg)
+		id := binary.BigEndian.Uint16(ip[4:]) + uint16(seg)
 		binary.BigEndian.PutUint16(ip[4:], id)
 		ihl := int(ip[0]&0x0f) * 4
 		ip[10], ip[11] = 0, 0
@@ -224,12 +244,12 @@ func (s *segmenter) fixHeaders(f []byte, last bool) {
 		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
 		ckOff = 6
 	} else {
-		seq := binary.BigEndian.Uint32(l4[4:]) + uint32(s.next)
+		seq := binary.BigEndian.Uint32(l4[4:]) + uint32(seg*s.mss)
 		binary.BigEndian.PutUint32(l4[4:], seq)
 		if !last {
 			l4[tcpFlagsOff] &^= tcpFlagFIN | tcpFlagPSH
 		}
-		if s.seg > 0 {
+		if seg > 0 {
 			l4[tcpFlagsOff] &^= tcpFlagCWR
 		}
 		ckOff = 16
