@@ -99,6 +99,24 @@ func TestCloseAction(t *testing.T) {
 	}
 }
 
+// TestCloseActionChild: close_action = start also answers a DELETE of
+// the Child SA alone: the child comes back over the IKE SA that stayed.
+func TestCloseActionChild(t *testing.T) {
+	p := newPair(t, pairOpts{tweak: func(a, b *ike.Config) { a.Connections[0].Children[0].CloseAction = ike.ActionStart }})
+	p.up(p.a, "gw", "net")
+	ikeSA := p.established(p.a, 1)
+	if err := p.b.M.DownChild("gw", "net", nil); err != nil {
+		t.Fatal(err)
+	}
+	p.net.RunFor(time.Minute)
+	s := p.established(p.a, 1)
+	if s.SPIi != ikeSA.SPIi || s.Children[0].SPIIn == ikeSA.Children[0].SPIIn {
+		t.Errorf("before %s, after %s", describe([]ike.IKESAStatus{ikeSA}), describe([]ike.IKESAStatus{s}))
+	}
+	p.established(p.b, 1)
+	p.checkTraffic()
+}
+
 // TestDataPlaneEvents: a soft expiry rekeys the Child SA, a hard one
 // deletes it.
 func TestDataPlaneEvents(t *testing.T) {

@@ -406,8 +406,8 @@ func (m *Manager) childLifetime(cfg *Child) Lifetime {
 	return l
 }
 
-// armChildTimers schedules the rekey (rekey_time less up to rand_time) and
-// the hard expiry (life_time).
+// armChildTimers schedules the rekey (rekey_time less up to rand_time),
+// the hard expiry (life_time) and the inactivity check.
 func (m *Manager) armChildTimers(c *childSA) {
 	cfg := c.cfg
 	if cfg.RekeyTime > 0 {
@@ -415,6 +415,59 @@ func (m *Manager) armChildTimers(c *childSA) {
 	}
 	if cfg.LifeTime > 0 {
 		m.schedule(&c.tExpire, cfg.LifeTime)
+	}
+	if cfg.Inactivity > 0 {
+		c.activeSince = m.now
+		if old := c.rekeyOf; old != nil {
+			// A rekey is not traffic: the idle time runs on.
+			c.activeSince = m.lastActivity(old)
+		}
+		m.scheduleAt(&c.tInactive, c.activeSince.Add(cfg.Inactivity))
+	}
+}
+
+// lastActivity is when c last carried traffic in either direction, as the
+// data plane reports it, or else c.activeSince.
+func (m *Manager) lastActivity(c *childSA) time.Time {
+	last := c.activeSince
+	for _, k := range [...]struct {
+		ok  bool
+		key SAKey
+	}{{c.inOK, c.inKey}, {c.outOK, c.outKey}} {
+		if !k.ok || m.usage == nil {
+			continue
+		}
+		if t, used := m.usage.LastUsed(k.key); used && t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
+// inactivityCheck closes a Child SA that has carried no traffic in either
+// direction for its inactivity time, as strongSwan's inactivity job does,
+// with an INFORMATIONAL DELETE; otherwise it looks again when that time
+// would be up. Closing it is our decision, so its close_action does not
+// run (that answers the peer's DELETE), while a trap policy of the child
+// stays installed and traffic brings the Child SA back.
+func (m *Manager) inactivityCheck(c *childSA) {
+	if c == nil || c.state == childDestroyed || c.state == ChildDeleting || c.state == ChildRekeyed {
+		return
+	}
+	timeout := c.cfg.Inactivity
+	last := m.lastActivity(c)
+	idle := m.now.Sub(last)
+	switch {
+	case idle < timeout:
+		m.scheduleAt(&c.tInactive, last.Add(timeout))
+	case c.state != ChildInstalled:
+		// Rekeying: the new SA inherits the idle time, or, should the
+		// rekey fail, this one looks again.
+		m.schedule(&c.tInactive, m.cfg.RetransmitTimeout)
+	default:
+		m.stats.ChildrenIdle++
+		m.logChild(c, slog.LevelInfo, "closing idle Child SA", "idle", idle.Round(time.Second), "inactivity", timeout)
+		m.queueTask(c.ike, &deleteChildTask{child: c})
 	}
 }
 

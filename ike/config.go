@@ -197,6 +197,12 @@ type Child struct {
 	TFCPadding      int
 	CopyDF, CopyECN bool
 	CopyDSCP        CopyDSCP
+	// Inactivity closes the Child SA once it has carried no traffic in
+	// either direction for this long (swanctl's inactivity); 0 is off.
+	// A rekeyed SA inherits the activity of the SA it replaces, so a
+	// rekey does not count as traffic. The data plane's use times come
+	// from an Installer that implements SAUsage.
+	Inactivity time.Duration
 }
 
 // Pool is an address pool served in configuration payloads (swanctl's
@@ -491,6 +497,9 @@ func (ch *Child) validate(c *Config) error {
 	}
 	if ch.LifeTime > 0 && ch.RekeyTime > ch.LifeTime {
 		return errors.New("rekey_time beyond life_time")
+	}
+	if ch.Inactivity < 0 {
+		return errors.New("negative inactivity")
 	}
 	return nil
 }

@@ -75,6 +75,17 @@ type Installer interface {
 	DeletePolicy(id PolicyID) error
 }
 
+// SAUsage is what an Installer implements when it can say when an
+// installed SA last carried traffic, as strongSwan asks the kernel for an
+// SA's use time. A Child with Inactivity needs it: New refuses the
+// configuration otherwise.
+type SAUsage interface {
+	// LastUsed returns when the SA last processed a packet, by the
+	// Manager's clock; false if it has processed none, or is unknown.
+	// It is called from the Manager's goroutine.
+	LastUsed(key SAKey) (time.Time, bool)
+}
+
 // Direction says whether an SA protects what we send or what we receive.
 type Direction uint8
 

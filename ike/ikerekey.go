@@ -197,7 +197,7 @@ func (m *Manager) rekeyedSA(old *ikeSA, initiator bool, spiI, spiR uint64, suite
 func (m *Manager) moveToSuccessor(old, nsa *ikeSA) {
 	for _, c := range old.children {
 		c.ike = nsa
-		c.tRekey.sa, c.tExpire.sa, c.tOutbound.sa = nsa, nsa, nsa
+		c.tRekey.sa, c.tExpire.sa, c.tOutbound.sa, c.tInactive.sa = nsa, nsa, nsa, nsa
 	}
 	nsa.children = append(nsa.children, old.children...)
 	old.children = nil

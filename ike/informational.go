@@ -285,12 +285,18 @@ func (m *Manager) retryTimerFired(t *timer) {
 		return
 	}
 	conn := t.conn
-	for _, sa := range m.sas {
-		if sa.conn == conn && sa.state != IKEDeleting {
-			// Up again already (the peer initiated, or a command).
-			delete(m.retries, conn)
-			return
+	if sa := m.ikeFor(conn); sa != nil {
+		// The IKE SA is up (it outlived a closed Child SA, the peer
+		// initiated, or a command): the children it lacks come over it.
+		delete(m.retries, conn)
+		var reqs []*childRequest
+		for _, c := range r.children {
+			if !m.installedChild(sa, c) && !m.childPending(sa, c) {
+				reqs = append(reqs, &childRequest{cfg: c})
+			}
 		}
+		m.addChildren(sa, reqs, nil)
+		return
 	}
 	reqs := make([]*childRequest, 0, len(r.children))
 	for _, c := range r.children {

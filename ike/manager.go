@@ -43,6 +43,7 @@ type Manager struct {
 	connLive      map[*Connection]int  // live IKE SAs per connection
 	peers         map[peerKey][]*ikeSA // live IKE SAs per connection and remote identity
 	childIndex    map[SAKey]*childSA   // installed SAs, for data-plane events
+	usage         SAUsage              // the Installer's use times; nil without inactivity
 	nextSAID      uint64
 	stats         Stats
 	scratch       []byte // transmit: the datagram with its non-ESP marker
@@ -112,6 +113,16 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 	}
 	for _, c := range cfg.Connections {
 		m.conns[c.Name] = c
+		for _, ch := range c.Children {
+			if ch.Inactivity == 0 || m.usage != nil {
+				continue
+			}
+			u, ok := deps.Installer.(SAUsage)
+			if !ok {
+				return nil, fmt.Errorf("ike: child %s/%s: inactivity needs an Installer that reports when SAs carry traffic (SAUsage)", c.Name, ch.Name)
+			}
+			m.usage = u
+		}
 	}
 	for _, p := range cfg.Pools {
 		m.pools[p.Name] = newAddrPool(p)

@@ -152,8 +152,12 @@ type childSA struct {
 	// exchange nonces of the CREATE_CHILD_SA that made this SA, for
 	// collision resolution.
 	ni, nr []byte
+	// activeSince is when the SA was installed or, after a rekey, when
+	// the SA it replaced last carried traffic: the start of its idle time
+	// when it carries none (Child.Inactivity).
+	activeSince time.Time
 
-	tRekey, tExpire, tOutbound timer
+	tRekey, tExpire, tOutbound, tInactive timer
 }
 
 func (m *Manager) newIKESA(initiator bool) *ikeSA {
@@ -196,6 +200,7 @@ func (m *Manager) newChild(sa *ikeSA, cfg *Child) *childSA {
 	c.tRekey.init(timerChildRekey, sa, c)
 	c.tExpire.init(timerChildExpire, sa, c)
 	c.tOutbound.init(timerChildOutbound, sa, c)
+	c.tInactive.init(timerChildInactive, sa, c)
 	return c
 }
 
@@ -285,6 +290,7 @@ func (m *Manager) destroyChild(c *childSA, why string) {
 	m.stop(&c.tRekey)
 	m.stop(&c.tExpire)
 	m.stop(&c.tOutbound)
+	m.stop(&c.tInactive)
 	if c.pendingOut != nil {
 		wipeParams(c.pendingOut)
 		c.pendingOut = nil

@@ -143,15 +143,17 @@ type Stats struct {
 	// Established counts IKE SAs that finished IKE_AUTH; PeersDead those
 	// deleted because the peer stopped answering.
 	Established, PeersDead uint64
-	IKETransitions         [numIKEStates]uint64
-	ChildTransitions       [numChildStates]uint64
-	InvalidTransitions     uint64
-	SendErrors             uint64
-	InstallErrors          uint64
-	KeepalivesSent         uint64
-	KeepalivesReceived     uint64
-	FragmentsSent          uint64
-	FragmentsReceived      uint64
+	// ChildrenIdle counts Child SAs closed for inactivity.
+	ChildrenIdle       uint64
+	IKETransitions     [numIKEStates]uint64
+	ChildTransitions   [numChildStates]uint64
+	InvalidTransitions uint64
+	SendErrors         uint64
+	InstallErrors      uint64
+	KeepalivesSent     uint64
+	KeepalivesReceived uint64
+	FragmentsSent      uint64
+	FragmentsReceived  uint64
 	// ReassemblyTimeouts counts fragmented messages dropped incomplete.
 	ReassemblyTimeouts uint64
 }

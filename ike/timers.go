@@ -20,6 +20,7 @@ const (
 	timerChildRekey                         // rekey a Child SA
 	timerChildExpire                        // a Child SA's life_time ends
 	timerChildOutbound                      // responder of a rekey: the old SA's DELETE never came
+	timerChildInactive                      // check whether a Child SA has been idle for its inactivity time
 	timerRetry                              // initiate again (keyingtries, dpd_action, close_action)
 	timerCookieRotate                       // new cookie secret
 )
@@ -130,6 +131,8 @@ func (m *Manager) fire(t *timer) {
 		} else {
 			m.installPendingOutbound(t.child, true)
 		}
+	case timerChildInactive:
+		m.inactivityCheck(t.child)
 	case timerRetry:
 		m.retryTimerFired(t)
 	case timerCookieRotate:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bitw-dev/bitw/ike"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
@@ -56,6 +57,33 @@ type Installer struct {
 	Record bool
 	// FailAddSA, if set, makes AddSA fail for SAs it returns true for.
 	FailAddSA func(p ike.SAParams) bool
+	// used holds the use times tests report with Use (ike.SAUsage).
+	used map[ike.SAKey]time.Time
+}
+
+var _ ike.SAUsage = (*Installer)(nil)
+
+// Use records that the installed SA k carried traffic at t, as a data
+// plane would; LastUsed reports it.
+func (f *Installer) Use(k ike.SAKey, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.SAs[k]; !ok {
+		f.violate("Use of unknown %v", k)
+		return
+	}
+	if f.used == nil {
+		f.used = map[ike.SAKey]time.Time{}
+	}
+	f.used[k] = t
+}
+
+// LastUsed implements ike.SAUsage.
+func (f *Installer) LastUsed(k ike.SAKey) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.used[k]
+	return t, ok
 }
 
 // NewInstaller returns an Installer whose SPIs start at base.
@@ -136,6 +164,10 @@ func (f *Installer) UpdateSA(k ike.SAKey, u ike.SAUpdate) error {
 	p.Src, p.Dst, p.Encap = u.Src, u.Dst, u.Encap
 	nk := p.Key()
 	f.SAs[nk] = p
+	if t, ok := f.used[k]; ok {
+		delete(f.used, k)
+		f.used[nk] = t
+	}
 	if p.Dir == ike.DirOut {
 		for i, o := range f.order[p.ReqID] {
 			if o == k {
@@ -156,6 +188,7 @@ func (f *Installer) DeleteSA(k ike.SAKey) error {
 		return fmt.Errorf("iketest: no SA %v", k)
 	}
 	delete(f.SAs, k)
+	delete(f.used, k)
 	if k.Dir == ike.DirIn {
 		delete(f.reserved, k.SPI)
 	}
