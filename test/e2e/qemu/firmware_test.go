@@ -271,7 +271,7 @@ func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) 
 
 	consoleVerbs(t, topo, fw)
 	idleCPU(t, fw)
-	timedThroughput(t, topo, gwB.name)
+	timedThroughput(t, topo, fw, gwB.name)
 
 	// The peer goes away (deleting its SAs); red traffic must then die
 	// at the firmware, counted, with nothing red on the black link.
@@ -368,7 +368,7 @@ func consoleVerbs(t *testing.T, topo *harness.Topology, fw *harness.Firmware) {
 // sender's socket buffer drains, so it measures less exactly).
 const EnvIperfSeconds = "BITW_QEMU_IPERF_SECONDS"
 
-func timedThroughput(t *testing.T, topo *harness.Topology, peerName string) {
+func timedThroughput(t *testing.T, topo *harness.Topology, fw *harness.Firmware, peerName string) {
 	t.Helper()
 	v := os.Getenv(EnvIperfSeconds)
 	if v == "" {
@@ -378,9 +378,22 @@ func timedThroughput(t *testing.T, topo *harness.Topology, peerName string) {
 	if err != nil || secs <= 0 || secs > 120 {
 		t.Fatalf("%s=%q: want whole seconds, 1 to 120", EnvIperfSeconds, v)
 	}
+	pid, err := fw.QEMUPid()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, reverse := range []bool{false, true} {
+		ticks0, err := harness.CPUTicks(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
 		r, err := harness.Iperf3(t, topo.HostA.NS, topo.HostB.NS, topo.HostB.Addr4,
 			harness.IperfOptions{Duration: time.Duration(secs) * time.Second, Reverse: reverse, Port: 5202})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticks1, err := harness.CPUTicks(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,8 +401,8 @@ func timedThroughput(t *testing.T, topo *harness.Topology, peerName string) {
 		if reverse {
 			dir = "hostB -> hostA (firmware decrypts)"
 		}
-		t.Logf("iperf3 -t %d through firmware <-> %s, %s: %.1f Mbit/s received (%d bytes), %d retransmits",
-			secs, peerName, dir, r.ReceivedBps/1e6, r.ReceivedBytes, r.Retransmits)
+		t.Logf("iperf3 -t %d through firmware <-> %s, %s: %.1f Mbit/s received (%d bytes), %d retransmits; QEMU used %.0f%% of a host core",
+			secs, peerName, dir, r.ReceivedBps/1e6, r.ReceivedBytes, r.Retransmits, float64(ticks1-ticks0)/time.Since(start).Seconds())
 	}
 }
 
