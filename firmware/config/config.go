@@ -297,11 +297,8 @@ type Auth struct {
 	Certs []*x509.Certificate
 	// CACerts are the trust anchors for the peer's certificate (remote only).
 	CACerts []*x509.Certificate
-	// Pubkeys: local, our raw public key (RFC 7670); remote, the raw peer
-	// keys accepted.
-	Pubkeys []crypto.PublicKey
 	// Key signs our AUTH payload (local pubkey authentication): the private
-	// key from [secrets] that matches Certs[0], or Pubkeys[0].
+	// key from [secrets] that matches Certs[0].
 	Key crypto.Signer
 }
 
@@ -332,21 +329,20 @@ const (
 
 func (a Action) String() string { return [...]string{"none", "trap", "start"}[a] }
 
-// CopyDSCP says which way the DSCP field is copied between inner and outer
-// headers in tunnel mode.
+// CopyDSCP says whether tunnel mode copies the inner DSCP field into the
+// outer header. The other direction, swanctl's "in" and "yes", is refused:
+// the black network's marks never reach red traffic.
 type CopyDSCP uint8
 
 const (
-	CopyDSCPOut CopyDSCP = iota // inner to outer only (the default)
-	CopyDSCPIn                  // outer to inner only
-	CopyDSCPYes                 // both ways
-	CopyDSCPNo                  // never
+	CopyDSCPOut CopyDSCP = iota // inner to outer (the default)
+	CopyDSCPNo                  // never: the outer header carries DSCP 0
 )
 
-func (c CopyDSCP) String() string { return [...]string{"out", "in", "yes", "no"}[c] }
+func (c CopyDSCP) String() string { return [...]string{"out", "no"}[c] }
 
 // TFCPaddingMTU is Child.TFCPadding for "mtu": pad every packet to the
-// path MTU.
+// path MTU. It is the only padding bitw does.
 const TFCPaddingMTU = -1
 
 // Child is [connections.NAME.children.NAME]: a Child SA's configuration.
@@ -369,7 +365,7 @@ type Child struct {
 	RekeyBytes, LifeBytes, RandBytes       uint64
 	RekeyPackets, LifePackets, RandPackets uint64
 	ReplayWindow                           uint32 // packets; anti-replay is always on
-	TFCPadding                             int    // minimum ESP payload size; 0 off; TFCPaddingMTU
+	TFCPadding                             int    // 0 off, or TFCPaddingMTU
 	CopyDF, CopyECN                        bool
 	CopyDSCP                               CopyDSCP
 	Inactivity                             time.Duration // close after this long without traffic; 0 off

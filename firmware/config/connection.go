@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto"
 	"crypto/x509"
 	"fmt"
 	"math"
@@ -62,6 +61,7 @@ var unsupportedAuth = map[string]string{
 	"groups":      "group membership checks are not supported",
 	"cert_policy": "certificate policy checks are not supported",
 	"ca_id":       "give the CA certificate itself in cacerts",
+	"pubkeys":     "raw public keys (RFC 7670) are not supported by bitw's IKE; authenticate with certificates (certs, cacerts)",
 }
 
 const anyAddr = "%any"
@@ -325,7 +325,6 @@ func (l *loader) auth(t *table, c *Connection, local bool) Auth {
 		}
 	}
 	a.Certs = l.certs(t, "certs", false)
-	a.Pubkeys = l.pubkeys(t)
 	if local {
 		l.localAuth(t, c, &a)
 	} else {
@@ -342,8 +341,8 @@ func (l *loader) auth(t *table, c *Connection, local bool) Auth {
 func (l *loader) localAuth(t *table, c *Connection, a *Auth) {
 	switch a.Method {
 	case AuthPubkey:
-		if len(a.Certs) == 0 && len(a.Pubkeys) == 0 && !t.has("certs") && !t.has("pubkeys") {
-			l.errorf(t.path, "%s: pubkey authentication needs certs = [\"CERT.pem\"] or pubkeys = [\"KEY.pub\"]", t.path)
+		if len(a.Certs) == 0 && !t.has("certs") {
+			l.errorf(t.path, "%s: pubkey authentication needs certs = [\"CERT.pem\"]", t.path)
 			return
 		}
 		for i, cert := range a.Certs {
@@ -354,13 +353,6 @@ func (l *loader) localAuth(t *table, c *Connection, a *Auth) {
 			}
 			if i == 0 {
 				a.Key = k.Key
-			}
-		}
-		if len(a.Certs) == 0 && len(a.Pubkeys) > 0 {
-			if k := l.findPrivateKey(a.Pubkeys[0]); k != nil {
-				a.Key = k.Key
-			} else {
-				t.errorf("pubkeys", "no private-, rsa- or ecdsa- secret holds the private key of the first public key")
 			}
 		}
 		if len(a.Certs) > 0 {
@@ -389,8 +381,8 @@ func (l *loader) localAuth(t *table, c *Connection, a *Auth) {
 func (l *loader) remoteAuth(t *table, a *Auth) {
 	switch a.Method {
 	case AuthPubkey:
-		if len(a.Certs) == 0 && len(a.CACerts) == 0 && len(a.Pubkeys) == 0 && !t.has("certs") && !t.has("cacerts") && !t.has("pubkeys") {
-			l.errorf(t.path, "%s: pubkey authentication needs something to trust: cacerts, certs or pubkeys", t.path)
+		if len(a.Certs) == 0 && len(a.CACerts) == 0 && !t.has("certs") && !t.has("cacerts") {
+			l.errorf(t.path, "%s: pubkey authentication needs something to trust: cacerts or certs", t.path)
 		}
 	case AuthPSK:
 		l.noCredentials(t, a, "psk")
@@ -404,9 +396,9 @@ func (l *loader) remoteAuth(t *table, a *Auth) {
 }
 
 func (l *loader) noCredentials(t *table, a *Auth, method string) {
-	for _, k := range []string{"certs", "cacerts", "pubkeys"} {
+	for _, k := range []string{"certs", "cacerts"} {
 		if t.has(k) {
-			t.errorf(k, "%s authentication uses no certificates or public keys; remove %s or use auth = \"pubkey\"", method, k)
+			t.errorf(k, "%s authentication uses no certificates; remove %s or use auth = \"pubkey\"", method, k)
 		}
 	}
 }
@@ -449,28 +441,6 @@ func (l *loader) certs(t *table, key string, ca bool) []*x509.Certificate {
 			l.warnf(it.path, "%s: %s is not valid before %s", it.path, it.s, cert.NotBefore.UTC().Format(time.DateOnly))
 		}
 		out = append(out, cert)
-	}
-	return out
-}
-
-func (l *loader) pubkeys(t *table) []crypto.PublicKey {
-	items, ok := t.list("pubkeys")
-	if !ok {
-		return nil
-	}
-	var out []crypto.PublicKey
-	for _, it := range items {
-		data, err := l.opts.ReadFile(l.path(it.s))
-		if err != nil {
-			l.errorf(it.path, "%s: cannot read the public key: %s", it.path, unwrapPathError(err))
-			continue
-		}
-		pub, err := parsePublicKey(data)
-		if err != nil {
-			l.errorf(it.path, "%s: %s: %v", it.path, it.s, err)
-			continue
-		}
-		out = append(out, pub)
 	}
 	return out
 }
@@ -571,19 +541,23 @@ func (l *loader) child(t *table, c *Connection) *Child {
 	if v, ok := t.get("tfc_padding"); ok {
 		switch v := v.(type) {
 		case int64:
-			if v < 0 || v > 65535 {
+			switch {
+			case v < 0 || v > 65535:
 				t.errorf("tfc_padding", "%d is out of range 0..65535", v)
-			} else {
-				ch.TFCPadding = int(v)
+			case v > 0:
+				t.errorf("tfc_padding", "not supported by bitw: padding to a minimum size; bitw pads every packet to the path MTU, write tfc_padding = \"mtu\"")
 			}
 		case string:
 			if v == "mtu" {
 				ch.TFCPadding = TFCPaddingMTU
 			} else {
-				t.errorf("tfc_padding", "%q: give a size in bytes or \"mtu\"", v)
+				t.errorf("tfc_padding", "%q: give \"mtu\", or 0 for none", v)
 			}
 		default:
-			t.wrongType("tfc_padding", v, `a size in bytes or "mtu"`)
+			t.wrongType("tfc_padding", v, `"mtu" or 0`)
+		}
+		if ch.TFCPadding != 0 && (ch.Mode == Transport || ch.Protocol == proposal.ProtoAH) {
+			t.errorf("tfc_padding", "TFC padding needs ESP in tunnel mode, where the inner IP header tells the receiver where the padding starts (RFC 4303 §2.7)")
 		}
 	}
 	if v, ok := t.boolean("copy_df"); ok {
@@ -592,8 +566,13 @@ func (l *loader) child(t *table, c *Connection) *Child {
 	if v, ok := t.boolean("copy_ecn"); ok {
 		ch.CopyECN = v
 	}
-	if v, ok := t.yesNoEnum("copy_dscp", "out", "in", "yes", "no"); ok {
-		ch.CopyDSCP = map[string]CopyDSCP{"out": CopyDSCPOut, "in": CopyDSCPIn, "yes": CopyDSCPYes, "no": CopyDSCPNo}[v]
+	if v, ok := t.yesNoEnum("copy_dscp", "out", "no", "in", "yes"); ok {
+		switch v {
+		case "no":
+			ch.CopyDSCP = CopyDSCPNo
+		case "in", "yes":
+			t.errorf("copy_dscp", "%q: not supported by bitw: the black network's DSCP marks are never copied onto red traffic; use \"out\" or \"no\"", v)
+		}
 	}
 	if d, ok := t.duration("inactivity", 0, maxDuration); ok {
 		ch.Inactivity = d

@@ -208,9 +208,8 @@ func TestRules(t *testing.T) {
 		{name: "null with id", slots: map[string]string{"conn": "remote_addrs = [\"203.0.113.2\"]\nlocal = { auth = \"null\", id = \"gw-a.example\" } #<-\nremote = { auth = \"psk\", id = \"gw-b.example\" }"}, want: "sends ID_NULL"},
 		{name: "psk remote any", slots: map[string]string{"conn": "remote_addrs = [\"203.0.113.2\"]\nlocal = { auth = \"psk\", id = \"gw-a.example\" }\nremote = { auth = \"psk\", id = \"%any\" } #<-"}, want: "needs the peer's id"},
 		{name: "cert section", slots: map[string]string{"conn": "remote_addrs = [\"203.0.113.2\"]\nlocal = { auth = \"psk\", id = \"gw-a.example\" }\nremote = { auth = \"psk\", id = \"gw-b.example\", cacert1 = { file = \"ca.pem\" } } #<-"}, want: "give certificate files as a list"},
-		{name: "pubkey without private key", slots: pubkeyConn("{ auth = \"pubkey\", pubkeys = [\"gw-b.pub\"] } #<-", "{ auth = \"pubkey\", pubkeys = [\"gw-b.pub\"] }"), want: "private key of the first public key"},
-		{name: "pubkey file", slots: pubkeyConn("{ auth = \"pubkey\", certs = [\"gw-a.pem\"] }", "{ auth = \"pubkey\", pubkeys = [\"gw-a.key\"] } #<-"), want: "is not a public key"},
-		{name: "raw pubkey auth", slots: pubkeyConn("{ auth = \"pubkey\", pubkeys = [\"gw-a.pub\"] }", "{ auth = \"pubkey\", pubkeys = [\"gw-b.pub\", \"ec.pub\"] }\n[connections.x] #<-"), want: "[connections.x] needs a local section"},
+		{name: "raw public keys", slots: pubkeyConn("{ auth = \"pubkey\", certs = [\"gw-a.pem\"] }", "{ auth = \"pubkey\", pubkeys = [\"gw-b.pub\"] } #<-"), want: "pubkeys: not supported by bitw: raw public keys (RFC 7670)"},
+		{name: "local raw public key", slots: pubkeyConn("{ auth = \"pubkey\", pubkeys = [\"gw-a.pub\"] } #<-", "{ auth = \"pubkey\", cacerts = [\"ca.pem\"] }"), want: "pubkeys: not supported by bitw"},
 		{name: "ipv4 identity prefix", slots: map[string]string{"conn": "remote_addrs = [\"203.0.113.2\"]\nlocal = { auth = \"psk\", id = \"ipv4:203.0.113.1\" } #<-\nremote = { auth = \"psk\", id = \"gw-b.example\" }"}, want: "plain address"},
 		{name: "child name", slots: map[string]string{"extra": "[connections.site-b.children.\"a/b\"] #<-\nlocal_ts = [\"192.168.1.0/24\"]"}, want: `child name "a/b"`},
 		{name: "pool name", slots: map[string]string{"extra": "[pools.\"x y\"] #<-\naddrs = \"10.9.0.0/24\""}, want: `pool name "x y"`},
@@ -246,8 +245,13 @@ func TestRules(t *testing.T) {
 		{name: "size syntax", slots: map[string]string{"child": baseChild("rekey_bytes = \"1t\" #<-")}, want: "is not a size"},
 		{name: "packets", slots: map[string]string{"child": baseChild("rekey_packets = \"1k\" #<-")}, want: "want an integer"},
 		{name: "replay window", slots: map[string]string{"child": baseChild("replay_window = 32 #<-")}, want: "32 is too small"},
-		{name: "tfc padding", slots: map[string]string{"child": baseChild("tfc_padding = \"max\" #<-")}, want: `give a size in bytes or "mtu"`},
-		{name: "copy_dscp", slots: map[string]string{"child": baseChild("copy_dscp = \"both\" #<-")}, want: `"both" is not one of "out", "in", "yes" or "no"`},
+		{name: "tfc padding", slots: map[string]string{"child": baseChild("tfc_padding = \"max\" #<-")}, want: `give "mtu", or 0 for none`},
+		{name: "tfc minimum", slots: map[string]string{"child": baseChild("tfc_padding = 1000 #<-")}, want: `not supported by bitw: padding to a minimum size; bitw pads every packet to the path MTU, write tfc_padding = "mtu"`},
+		{name: "tfc transport", slots: map[string]string{"child": "mode = \"transport\"\ntfc_padding = \"mtu\" #<-"}, want: "TFC padding needs ESP in tunnel mode"},
+		{name: "tfc AH", slots: map[string]string{"device": "name = \"gw-a\"\nallow_integrity_only = true", "child": baseChild("ah_proposals = [\"sha256\"]\ntfc_padding = \"mtu\" #<-")}, want: "TFC padding needs ESP in tunnel mode"},
+		{name: "copy_dscp", slots: map[string]string{"child": baseChild("copy_dscp = \"both\" #<-")}, want: `"both" is not one of "out", "no", "in" or "yes"`},
+		{name: "copy_dscp in", slots: map[string]string{"child": baseChild("copy_dscp = \"in\" #<-")}, want: `"in": not supported by bitw: the black network's DSCP marks are never copied onto red traffic`},
+		{name: "copy_dscp yes", slots: map[string]string{"child": baseChild("copy_dscp = true #<-")}, want: `"yes": not supported by bitw`},
 		{name: "updown", slots: map[string]string{"child": baseChild("updown = \"/usr/lib/ipsec/_updown\" #<-")}, want: "bitw runs no scripts"},
 		{name: "child typo", slots: map[string]string{"child": baseChild("esp_proposal = [\"aes128gcm16\"] #<-")}, want: `(did you mean "esp_proposals"?)`},
 		{name: "transport subnet", slots: map[string]string{"child": "mode = \"transport\"\nlocal_ts = [\"192.168.1.0/24\"] #<-"}, want: "in transport mode the local selector"},
@@ -445,7 +449,7 @@ func TestValues(t *testing.T) {
 			"remote_ts = [\"dynamic[tcp/22]\", \"fd00:2::/64\"]\nesp_proposals = [\"aes256gcm16-x25519-esn\", \"default\"]\nmode = \"tunnel\"\n" +
 			"start_action = \"start\"\ndpd_action = \"restart\"\nclose_action = \"start\"\nrekey_time = \"30m\"\nlife_time = \"40m\"\n" +
 			"rekey_bytes = \"1g\"\nrekey_packets = 1000000\nreplay_window = 4096\ntfc_padding = \"mtu\"\ncopy_df = false\ncopy_ecn = false\n" +
-			"copy_dscp = true\ninactivity = \"5m\"",
+			"copy_dscp = false\ninactivity = \"5m\"",
 		"secret": "omit",
 		"extra": "[management]\nlisten = \"[fd00:1::1]:443\"\n[policy]\ndefault = \"discard\"\n" +
 			"bypass = [{ local = \"192.168.1.0/24\", remote = \"198.51.100.0/24\", proto = \"udp\", remote_port = 53 }]\n" +
@@ -514,7 +518,7 @@ func TestValues(t *testing.T) {
 	if ch.StartAction != ActionStart || ch.DPDAction != ActionStart || ch.CloseAction != ActionStart ||
 		ch.RekeyTime != 30*time.Minute || ch.LifeTime != 40*time.Minute || ch.RandTime != 10*time.Minute ||
 		ch.RekeyBytes != 1<<30 || ch.LifeBytes != 1<<30+1<<30/10 || ch.RekeyPackets != 1000000 || ch.LifePackets != 1100000 || ch.RandPackets != 100000 ||
-		ch.ReplayWindow != 4096 || ch.TFCPadding != TFCPaddingMTU || ch.CopyDF || ch.CopyECN || ch.CopyDSCP != CopyDSCPYes || ch.Inactivity != 5*time.Minute {
+		ch.ReplayWindow != 4096 || ch.TFCPadding != TFCPaddingMTU || ch.CopyDF || ch.CopyECN || ch.CopyDSCP != CopyDSCPNo || ch.Inactivity != 5*time.Minute {
 		t.Errorf("child %+v", ch)
 	}
 	if len(ch.Proposals) != 4 || ch.Proposals[0].String() != "aes256gcm16-x25519-esn" {

@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -42,10 +44,36 @@ func TestOuterHeader(t *testing.T) {
 		{ike.SAParams{CopyDF: true, CopyECN: true}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal}},
 		{ike.SAParams{}, ipsec.OuterHeader{DF: ipsec.DFClear, ECN: ipsec.ECNCompat}},
 		{ike.SAParams{CopyDF: true, CopyECN: true, CopyDSCP: ike.CopyDSCPNo}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal, SetDSCP: true}},
-		{ike.SAParams{CopyDF: true, CopyECN: true, CopyDSCP: ike.CopyDSCPYes}, ipsec.OuterHeader{DF: ipsec.DFCopy, ECN: ipsec.ECNNormal}},
 	} {
-		if got := outerHeader(c.p); got != c.want {
-			t.Errorf("%+v: got %+v, want %+v", c.p, got, c.want)
+		if got, err := outerHeader(c.p); err != nil || got != c.want {
+			t.Errorf("%+v: got %+v, %v, want %+v", c.p, got, err, c.want)
+		}
+	}
+	// The engine cannot copy DSCP inward: refused, not dropped.
+	for _, d := range []ike.CopyDSCP{ike.CopyDSCPIn, ike.CopyDSCPYes} {
+		if _, err := outerHeader(ike.SAParams{CopyDSCP: d}); err == nil {
+			t.Errorf("copy_dscp %d accepted", d)
+		}
+	}
+}
+
+// TestSAConfigTFC: TFC padding to the MTU reaches the engine; what it
+// cannot do is refused.
+func TestSAConfigTFC(t *testing.T) {
+	esp := proposal.Suite{Protocol: proposal.ProtoESP}
+	for _, c := range []struct {
+		p       ike.SAParams
+		tfc, ok bool
+	}{
+		{ike.SAParams{Mode: ike.ModeTunnel, Suite: esp}, false, true},
+		{ike.SAParams{Mode: ike.ModeTunnel, Suite: esp, TFCPadding: -1}, true, true},
+		{ike.SAParams{Mode: ike.ModeTunnel, Suite: esp, TFCPadding: 1000}, false, false},
+		{ike.SAParams{Mode: ike.ModeTransport, Suite: esp, TFCPadding: -1}, false, false},
+		{ike.SAParams{Mode: ike.ModeTunnel, Suite: proposal.Suite{Protocol: proposal.ProtoAH}, TFCPadding: -1}, false, false},
+	} {
+		cfg, err := saConfig(c.p)
+		if (err == nil) != c.ok || err == nil && cfg.TFC != c.tfc {
+			t.Errorf("TFC %d, mode %v, %v: TFC %v, %v", c.p.TFCPadding, c.p.Mode, c.p.Suite.Protocol, cfg.TFC, err)
 		}
 	}
 }
@@ -107,7 +135,7 @@ life_time = "30m"
 rekey_bytes = 1000000
 copy_dscp = "no"
 inactivity = "5m"`)
-	ic, creds, notes, err := ikeConfig(cfg)
+	ic, creds, err := ikeConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,16 +152,62 @@ inactivity = "5m"`)
 	}
 	ch := c.Children[0]
 	if ch.StartAction != ike.ActionTrap || ch.DPDAction != ike.ActionStart || ch.Mode != ike.ModeTunnel ||
-		ch.RekeyTime != 20*time.Minute || ch.LifeTime != 30*time.Minute || ch.RekeyBytes != 1000000 || ch.CopyDSCP != ike.CopyDSCPNo {
+		ch.RekeyTime != 20*time.Minute || ch.LifeTime != 30*time.Minute || ch.RekeyBytes != 1000000 || ch.CopyDSCP != ike.CopyDSCPNo ||
+		ch.Inactivity != 5*time.Minute {
 		t.Errorf("child: %+v", ch)
 	}
 	if len(ch.LocalTS) != 1 || ch.LocalTS[0].Dynamic || ch.LocalTS[0].From != netip.MustParseAddr("192.168.1.0") || ch.LocalTS[0].To != netip.MustParseAddr("192.168.1.255") {
 		t.Errorf("local_ts: %+v", ch.LocalTS)
 	}
-	if len(creds.PSKs) != 1 || string(creds.PSKs[0].Secret) != labPSK {
-		t.Errorf("credentials: %+v", creds)
+	if k, ok := creds.SharedKey(c.Local.ID, c.Remote.ID); !ok || string(k) != labPSK {
+		t.Errorf("pre-shared key: %q, %v", k, ok)
 	}
-	if len(notes) != 1 {
-		t.Errorf("notes (inactivity only): %q", notes)
+}
+
+// TestPSKAsChecked: IKE uses the pre-shared key that firmware/config
+// chose and `bitw check` validated. Two secrets, one naming each side,
+// rank differently there (the peer's identity wins) than in file order.
+func TestPSKAsChecked(t *testing.T) {
+	cfg := siteConfig(t, "gw-a", "203.0.113.1", "203.0.113.2", "192.168.1.1/24", "192.168.1.0/24", "192.168.2.0/24", "start", "", `
+[secrets.ike-ours]
+id = "gw-a.example"
+secret = "the key that names only our identity"
+[secrets.ike-theirs]
+id = "gw-b.example"
+secret = "the key that names the peer's identity"`)
+	const want = "the key that names the peer's identity"
+	if got := string(cfg.Connections[0].PSK); got != want {
+		t.Fatalf("firmware/config chose %q", got)
+	}
+	ic, creds, err := ikeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ic.Connections[0]
+	if k, ok := creds.SharedKey(c.Local.ID, c.Remote.ID); !ok || string(k) != want {
+		t.Errorf("IKE gets %q, %v; want %q", k, ok, want)
+	}
+	if k, ok := creds.SharedKey(c.Local.ID, ike.FQDNIdentity("gw-x.example")); ok {
+		t.Errorf("a key %q for a peer no connection names", k)
+	}
+}
+
+// TestEd25519Key: an Ed25519 private key, which firmware/config admits,
+// reaches IKE's credentials (ed25519.PrivateKey is a slice and cannot be
+// a map key; the translation once panicked on it).
+func TestEd25519Key(t *testing.T) {
+	key, err := filepath.Abs("../../ike/auth/testdata/keys/ed25519.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := siteConfig(t, "gw-a", "203.0.113.1", "203.0.113.2", "192.168.1.1/24", "192.168.1.0/24", "192.168.2.0/24", "start", "",
+		fmt.Sprintf("\n[secrets.private-ed]\nfile = %q", key))
+	_, creds, err := ikeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := cfg.Secrets.Private[0].Key.Public()
+	if _, ok := creds.Signer(pub); !ok || len(creds.keys.Keys) != 1 {
+		t.Errorf("keys %v", creds.keys.Keys)
 	}
 }

@@ -10,7 +10,10 @@
 // ike.DataPlaneEvent, the IKE sockets on the gVisor stack onto
 // ike.Sender and Manager.Deliver, IKE's status and the data plane's
 // counters onto firmware/status and firmware/mgmt, and IKE's key hook
-// onto firmware/keylog. Ports come from a PortOpener, so the same
+// onto firmware/keylog, and the engine's per-SA counters onto IKE's
+// inactivity checks (ike.SAUsage). Every setting firmware/config admits
+// is honoured; nothing is dropped with a warning. Ports come from a
+// PortOpener, so the same
 // composition runs on AF_PACKET and TAP links (HostPort, Linux) and on
 // in-memory links in tests.
 package runtime

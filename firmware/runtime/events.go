@@ -17,9 +17,9 @@ const tickInterval = time.Second
 // (Engine.EventOverflows), and acquires are rate-limited per policy.
 const eventQueueLen = 1024
 
-// dataPlaneLoop carries the engine's events to the IKE manager and ticks
-// the engine's lifetimes, until ctx ends. It is the only reader of the
-// event channel.
+// dataPlaneLoop carries the engine's events to the IKE manager, ticks
+// the engine's lifetimes and, when a child sets inactivity, samples the
+// SAs' use, until ctx ends. It is the only reader of the event channel.
 func (r *Runtime) dataPlaneLoop(ctx context.Context) {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
@@ -35,6 +35,9 @@ func (r *Runtime) dataPlaneLoop(ctx context.Context) {
 			}
 		case <-t.C:
 			r.engine.Tick(r.engineNow())
+			if r.inactivity {
+				r.usage.sample()
+			}
 		}
 	}
 }

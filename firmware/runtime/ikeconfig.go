@@ -12,40 +12,38 @@ import (
 
 // ikeConfig translates a loaded configuration into the IKE manager's
 // configuration and credentials. firmware/config has already validated
-// every value and resolved every reference, so this only copies; what the
-// IKE engine cannot do is refused here, by name, rather than ignored.
-// notes are settings the data plane honours only in part, for the log.
-func ikeConfig(cfg *config.Config) (ic ike.Config, creds ike.StaticCredentials, notes []string, err error) {
-	ic.Policy = cfg.Device.ProposalPolicy()
+// every value and resolved every reference, and it admits only what the
+// runtime honours, so this copies every setting; it has no path that
+// drops one (TestEveryConfigFieldReachesTheRuntime keeps it so).
+func ikeConfig(cfg *config.Config) (ike.Config, credentials, error) {
+	ic := ike.Config{Policy: cfg.Device.ProposalPolicy()}
 	for _, p := range cfg.Pools {
 		ic.Pools = append(ic.Pools, &ike.Pool{Name: p.Name, First: p.First, Last: p.Last, DNS: p.DNS, Subnets: p.Subnets})
 	}
+	var creds credentials
 	var errs []error
 	for _, c := range cfg.Connections {
-		conn, n, err := ikeConnection(cfg, c)
+		conn, err := ikeConnection(cfg, c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("connection %s: %w", c.Name, err))
 			continue
 		}
-		notes = append(notes, n...)
 		ic.Connections = append(ic.Connections, conn)
+		if c.PSK != nil {
+			creds.psks = append(creds.psks, connPSK{local: conn.Local.ID, remote: conn.Remote.ID, secret: c.PSK})
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return ike.Config{}, ike.StaticCredentials{}, nil, err
+		return ike.Config{}, credentials{}, err
 	}
-
-	for _, s := range cfg.Secrets.IKE {
-		psk := ike.PSK{Secret: s.Secret}
-		for _, id := range s.IDs {
-			psk.IDs = append(psk.IDs, identity(id))
-		}
-		creds.PSKs = append(creds.PSKs, psk)
-	}
-	seen := map[crypto.Signer]bool{}
 	addKey := func(k crypto.Signer) {
-		if k != nil && !seen[k] {
-			seen[k] = true
-			creds.Keys = append(creds.Keys, k)
+		if k == nil {
+			return
+		}
+		// By public key: a signer may be unhashable (ed25519.PrivateKey
+		// is a slice), so no map.
+		if _, dup := creds.keys.Signer(k.Public()); !dup {
+			creds.keys.Keys = append(creds.keys.Keys, k)
 		}
 	}
 	for _, k := range cfg.Secrets.Private {
@@ -54,10 +52,52 @@ func ikeConfig(cfg *config.Config) (ic ike.Config, creds ike.StaticCredentials, 
 	for _, c := range cfg.Connections {
 		addKey(c.Local.Key)
 	}
-	return ic, creds, notes, nil
+	return ic, creds, nil
 }
 
-func ikeConnection(cfg *config.Config, c *config.Connection) (*ike.Connection, []string, error) {
+// credentials are IKE's secrets (ike.Credentials). The pre-shared keys
+// are the ones firmware/config chose per connection (Connection.PSK, by
+// swanctl's ranking of the [secrets] ike sections, which `bitw check`
+// validates: an ambiguous or missing key is an error there), looked up by
+// the connection's identities, so `bitw run` uses exactly the key that
+// `bitw check` accepted.
+type credentials struct {
+	psks []connPSK
+	keys ike.StaticCredentials // private keys
+}
+
+type connPSK struct {
+	local, remote ike.Identity // as configured; remote may be %any
+	secret        []byte
+}
+
+var _ ike.Credentials = credentials{}
+
+// SharedKey returns the key of the connection between the two identities;
+// a connection that names the peer beats one that accepts %any.
+func (c credentials) SharedKey(local, remote ike.Identity) ([]byte, bool) {
+	var anyPeer []byte
+	for _, p := range c.psks {
+		if !p.local.Matches(wireID(local)) {
+			continue
+		}
+		switch {
+		case p.remote.IsAny():
+			if anyPeer == nil {
+				anyPeer = p.secret
+			}
+		case p.remote.Matches(wireID(remote)):
+			return p.secret, true
+		}
+	}
+	return anyPeer, anyPeer != nil
+}
+
+func (c credentials) Signer(pub crypto.PublicKey) (crypto.Signer, bool) { return c.keys.Signer(pub) }
+
+func wireID(id ike.Identity) message.ID { return message.ID{Type: id.Type, Data: id.Data} }
+
+func ikeConnection(cfg *config.Config, c *config.Connection) (*ike.Connection, error) {
 	conn := &ike.Connection{
 		Name:          c.Name,
 		LocalAddrs:    c.LocalAddrs,
@@ -88,20 +128,15 @@ func ikeConnection(cfg *config.Config, c *config.Connection) (*ike.Connection, [
 	// SHA-1 signatures are legacy (RFC 8247 §3.2), admitted with the
 	// rest of it.
 	if conn.Local, err = authConfig(c.Local, cfg.Device.AllowLegacy); err != nil {
-		return nil, nil, fmt.Errorf("local: %w", err)
+		return nil, fmt.Errorf("local: %w", err)
 	}
 	if conn.Remote, err = authConfig(c.Remote, cfg.Device.AllowLegacy); err != nil {
-		return nil, nil, fmt.Errorf("remote: %w", err)
+		return nil, fmt.Errorf("remote: %w", err)
 	}
-	var notes []string
 	for _, ch := range c.Children {
-		child, n := ikeChild(ch)
-		for _, s := range n {
-			notes = append(notes, fmt.Sprintf("%s/%s: %s", c.Name, ch.Name, s))
-		}
-		conn.Children = append(conn.Children, child)
+		conn.Children = append(conn.Children, ikeChild(ch))
 	}
-	return conn, notes, nil
+	return conn, nil
 }
 
 func authConfig(a config.Auth, allowSHA1 bool) (ike.AuthConfig, error) {
@@ -116,9 +151,6 @@ func authConfig(a config.Auth, allowSHA1 bool) (ike.AuthConfig, error) {
 	default:
 		return out, fmt.Errorf("authentication method %v", a.Method)
 	}
-	if len(a.Pubkeys) > 0 {
-		return out, errors.New("raw public keys (pubkeys, RFC 7670) are not supported by the IKE engine; use certificates")
-	}
 	return out, nil
 }
 
@@ -129,7 +161,7 @@ func identity(id config.Identity) ike.Identity {
 	return ike.Identity{Type: message.IDType(id.Type), Data: id.Data}
 }
 
-func ikeChild(ch *config.Child) (*ike.Child, []string) {
+func ikeChild(ch *config.Child) *ike.Child {
 	child := &ike.Child{
 		Name:         ch.Name,
 		LocalTS:      trafficSelectors(ch.LocalTS),
@@ -153,22 +185,13 @@ func ikeChild(ch *config.Child) (*ike.Child, []string) {
 		TFCPadding:   ch.TFCPadding,
 		CopyDF:       ch.CopyDF,
 		CopyECN:      ch.CopyECN,
-		CopyDSCP:     map[config.CopyDSCP]ike.CopyDSCP{config.CopyDSCPOut: ike.CopyDSCPOut, config.CopyDSCPIn: ike.CopyDSCPIn, config.CopyDSCPYes: ike.CopyDSCPYes, config.CopyDSCPNo: ike.CopyDSCPNo}[ch.CopyDSCP],
+		CopyDSCP:     map[config.CopyDSCP]ike.CopyDSCP{config.CopyDSCPOut: ike.CopyDSCPOut, config.CopyDSCPNo: ike.CopyDSCPNo}[ch.CopyDSCP],
+		Inactivity:   ch.Inactivity,
 	}
 	if ch.Mode == config.Transport {
 		child.Mode = ike.ModeTransport
 	}
-	var notes []string
-	if ch.CopyDSCP == config.CopyDSCPIn || ch.CopyDSCP == config.CopyDSCPYes {
-		notes = append(notes, "copy_dscp: the data plane keeps the inner DSCP on decapsulation (outer-to-inner copy is not implemented)")
-	}
-	if ch.TFCPadding > 0 {
-		notes = append(notes, fmt.Sprintf("tfc_padding = %d: the data plane pads every packet to the MTU, which covers the minimum", ch.TFCPadding))
-	}
-	if ch.Inactivity > 0 {
-		notes = append(notes, "inactivity: not implemented by the IKE engine; the Child SA is not closed when idle")
-	}
-	return child, notes
+	return child
 }
 
 func action(a config.Action) ike.Action {

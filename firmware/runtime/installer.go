@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/bitw-dev/bitw/ike"
 	"github.com/bitw-dev/bitw/ipsec"
@@ -22,9 +24,14 @@ type installer struct {
 	// tunnels, when set, hears the outbound SA count after every
 	// install and delete (Options.Tunnels).
 	tunnels func(outbound int)
+	// usage answers IKE's inactivity checks.
+	usage *saUsage
 }
 
-var _ ike.Installer = installer{}
+var (
+	_ ike.Installer = installer{}
+	_ ike.SAUsage   = installer{}
+)
 
 func (in installer) AllocSPI(proposal.Protocol) (uint32, error) {
 	// ESP and AH share one SPI space in the engine: an inbound SA is
@@ -35,8 +42,11 @@ func (in installer) AllocSPI(proposal.Protocol) (uint32, error) {
 func (in installer) ReleaseSPI(_ proposal.Protocol, spi uint32) { in.engine.ReleaseSPI(spi) }
 
 func (in installer) AddSA(p ike.SAParams) error {
-	cfg := saConfig(p)
-	if err := in.engine.AddSA(cfg); err != nil {
+	cfg, err := saConfig(p)
+	if err == nil {
+		err = in.engine.AddSA(cfg)
+	}
+	if err != nil {
 		in.log.Warn("data plane refused SA", "dir", p.Dir, "spi", spiString(p.SPI), "reqid", p.ReqID, "err", err)
 		return err
 	}
@@ -120,8 +130,23 @@ func protectPolicy(p ike.PolicyParams) ipsec.Policy {
 	}
 }
 
-// saConfig translates one negotiated direction of a Child SA.
-func saConfig(p ike.SAParams) ipsec.SAConfig {
+// LastUsed implements ike.SAUsage from the engine's counters.
+func (in installer) LastUsed(k ike.SAKey) (time.Time, bool) { return in.usage.LastUsed(k) }
+
+// saConfig translates one negotiated direction of a Child SA. What the
+// engine cannot do is refused, never dropped: firmware/config admits none
+// of it, so an error here means a caller other than the configuration.
+func saConfig(p ike.SAParams) (ipsec.SAConfig, error) {
+	switch {
+	case p.TFCPadding > 0:
+		return ipsec.SAConfig{}, errors.New("runtime: TFC padding to a minimum size: the data plane pads to the MTU only")
+	case p.TFCPadding < 0 && (p.Mode != ike.ModeTunnel || p.Suite.Protocol != proposal.ProtoESP):
+		return ipsec.SAConfig{}, errors.New("runtime: TFC padding needs ESP in tunnel mode")
+	}
+	outer, err := outerHeader(p)
+	if err != nil {
+		return ipsec.SAConfig{}, err
+	}
 	cfg := ipsec.SAConfig{
 		Dir:          direction(p.Dir),
 		SPI:          p.SPI,
@@ -138,22 +163,21 @@ func saConfig(p ike.SAParams) ipsec.SAConfig {
 			Hard: ipsec.Limits{Bytes: p.Lifetime.Hard.Bytes, Packets: p.Lifetime.Hard.Packets, Time: p.Lifetime.Hard.Time},
 		},
 		Selectors: ipsec.Selectors{Local: selectors(p.Local), Remote: selectors(p.Remote)},
-		// The data plane pads to the MTU only; a configured minimum
-		// size is met by padding further (RFC 4303 §2.7 leaves the
-		// amount to the sender).
-		TFC:   p.TFCPadding != 0 && p.Mode == ike.ModeTunnel && p.Suite.Protocol == proposal.ProtoESP,
-		Outer: outerHeader(p),
-		ReqID: p.ReqID,
+		TFC:       p.TFCPadding != 0, // to the MTU (tfc_padding = "mtu")
+		Outer:     outer,
+		ReqID:     p.ReqID,
 	}
 	if p.Mode == ike.ModeTransport {
 		cfg.Mode = ipsec.ModeTransport
 	}
-	return cfg
+	return cfg, nil
 }
 
 // outerHeader maps swanctl's copy_df, copy_ecn and copy_dscp onto the
-// tunnel header the engine builds (RFC 4301 §5.1.2.1, RFC 6040).
-func outerHeader(p ike.SAParams) ipsec.OuterHeader {
+// tunnel header the engine builds (RFC 4301 §5.1.2.1, RFC 6040). The
+// engine never copies DSCP from outer to inner, so "in" and "yes" are
+// refused.
+func outerHeader(p ike.SAParams) (ipsec.OuterHeader, error) {
 	h := ipsec.OuterHeader{DF: ipsec.DFClear, ECN: ipsec.ECNCompat}
 	if p.CopyDF {
 		h.DF = ipsec.DFCopy
@@ -162,12 +186,15 @@ func outerHeader(p ike.SAParams) ipsec.OuterHeader {
 		h.ECN = ipsec.ECNNormal
 	}
 	switch p.CopyDSCP {
-	case ike.CopyDSCPIn, ike.CopyDSCPNo:
+	case ike.CopyDSCPOut:
+	case ike.CopyDSCPNo:
 		// Nothing goes from inner to outer: the outer header carries
 		// best effort (DSCP 0).
 		h.SetDSCP, h.DSCP = true, 0
+	default:
+		return h, errors.New("runtime: copy_dscp in or yes: the data plane never copies DSCP from the outer header to the inner one")
 	}
-	return h
+	return h, nil
 }
 
 // selectors converts IKE's selectors. An OPAQUE port range (RFC 4301

@@ -125,6 +125,11 @@ type Runtime struct {
 	keys   *keylog.Writer
 	ports  [2]Port
 
+	// usage is the SAs' use for IKE's inactivity checks; inactivity says
+	// some child sets one, so the data-plane loop samples it every tick.
+	usage      *saUsage
+	inactivity bool
+
 	control net.Listener // nil without Options.Control
 	console *control.Console
 	sockets []ikeSocket
@@ -165,7 +170,7 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 	r.level.Set(cfg.Device.LogLevel)
 	r.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: r.level}))
 
-	ic, creds, notes, err := ikeConfig(cfg)
+	ic, creds, err := ikeConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -208,10 +213,6 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 		r.log.Warn("SAVE_KEYS IS ON: every IKE and ESP key is written to disk; anyone who reads these files can decrypt the traffic. Debugging only.",
 			"dir", cfg.Device.SaveKeys, "files", []string{keylog.ESPFile, keylog.IKEFile})
 	}
-	for _, n := range notes {
-		r.log.Warn("configuration honoured in part", "note", n)
-	}
-
 	for i, pc := range []config.Interface{cfg.Red, cfg.Black} {
 		name := netstack.Port(i).String()
 		p, err := opts.OpenPort(pc.Link)
@@ -250,7 +251,13 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 		r.log.Info("MSS clamping on", "ipv4", mss4, "ipv6", mss6)
 	}
 
-	deps := ike.Deps{Sender: r, Installer: installer{engine: r.engine, log: r.log, tunnels: opts.Tunnels}, Credentials: creds, Logger: r.log}
+	r.usage = newSAUsage(r.engine, time.Now) // IKE's clock: Deps.Clock is nil
+	for _, c := range ic.Connections {
+		for _, ch := range c.Children {
+			r.inactivity = r.inactivity || ch.Inactivity > 0
+		}
+	}
+	deps := ike.Deps{Sender: r, Installer: installer{engine: r.engine, log: r.log, tunnels: opts.Tunnels, usage: r.usage}, Credentials: creds, Logger: r.log}
 	if r.keys != nil {
 		deps.KeyHook = keyHook{w: r.keys, log: r.log}
 	}
