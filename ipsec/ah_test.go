@@ -301,7 +301,7 @@ func TestAHICVFieldAlignment(t *testing.T) {
 		s := suiteOf(t, kw, protoAHSuite, false)
 		_, integ := testKeys(s, 1)
 		sa, err := newSA(&SAConfig{Dir: DirIn, SPI: 0x999, Mode: ModeTunnel, Src: gwA4, Dst: gwB4, Suite: s, IntegKey: integ,
-			Selectors: anyNets}, allowed, 64, newTestRand(1), 0)
+			Selectors: anyNets}, allowed, 64, newTestRand(1), 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,6 +29,7 @@ const (
 	DropNotProtected             // cleartext that a PROTECT entry covers (RFC 4301 §5.2)
 	DropRandom                   // the random source failed (CBC IV)
 	DropUnpredictable            // AH over a header whose arrival value cannot be predicted
+	DropCrypto                   // the crypto engine (Config.Crypto) reported an error
 	numDropReasons
 )
 
@@ -57,6 +58,7 @@ var dropNames = [numDropReasons]string{
 	DropNotProtected:  "cleartext_for_protect",
 	DropRandom:        "rng_failure",
 	DropUnpredictable: "ah_unpredictable_header",
+	DropCrypto:        "crypto_engine_failure",
 }
 
 // String is the reason's metric label.

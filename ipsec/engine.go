@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bitw-dev/bitw/crypto/hw"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
@@ -43,6 +44,13 @@ type Config struct {
 	// SPIReserveTime is how long an SPI from AllocSPI stays reserved
 	// without AddSA or ReleaseSPI; zero means ten minutes.
 	SPIReserveTime time.Duration
+	// Crypto is the crypto engine (crypto/hw, chosen and self-tested at
+	// boot by hw.Select) that ESP SAs with ENCR_AES_CBC and
+	// AUTH_HMAC_SHA2_256_128 run on, for the AES key sizes its Caps
+	// offer. Other transforms, and all of them when Crypto is nil, use
+	// Go's crypto. A packet whose engine call fails is dropped and
+	// counted under DropCrypto.
+	Crypto hw.Engine
 }
 
 // Engine is the data plane: the SAD, the SPD and packet processing.
@@ -73,6 +81,8 @@ type Engine struct {
 
 	drops          [numDropReasons]atomic.Uint64
 	eventOverflows atomic.Uint64
+
+	crypto hw.Engine // Config.Crypto, read by AddSA only
 }
 
 // tables is one immutable snapshot of the SAD and SPD.
@@ -136,6 +146,7 @@ func New(cfg Config) *Engine {
 		acquireInterval: cfg.AcquireInterval,
 		nattPort:        cfg.NATTPort,
 		spiReserve:      cfg.SPIReserveTime,
+		crypto:          cfg.Crypto,
 		sas:             map[SAKey]*SA{},
 		policies:        map[PolicyID]*spdEntry{},
 		reserved:        map[uint32]int64{},
@@ -212,7 +223,7 @@ func (e *Engine) ReleaseSPI(spi uint32) {
 // ReqID use at once. The keys are copied into the transforms; cfg may be
 // reused or wiped afterwards.
 func (e *Engine) AddSA(cfg SAConfig) error {
-	sa, err := newSA(&cfg, e.policy, e.replayWindow, e.rand, e.now())
+	sa, err := newSA(&cfg, e.policy, e.replayWindow, e.rand, e.now(), e.crypto)
 	if err != nil {
 		return err
 	}

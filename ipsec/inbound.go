@@ -133,15 +133,15 @@ func (e *Engine) inboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, espOff i
 	esp := pkt[espOff:]
 	ivEnd := espHeaderLen + c.ivLen
 	ctLen := len(esp) - ivEnd - c.icvLen
-	if ctLen < espTrailerLen || c.kind == kindCBC && ctLen%c.block.BlockSize() != 0 {
+	if ctLen < espTrailerLen || c.kind == kindCBC && ctLen%c.align != 0 {
 		return e.dropSA(sa, DropMalformed)
 	}
 	seq, r := sa.preCheck(binary.BigEndian.Uint32(esp[espSeq:]))
 	if r != DropNone {
 		return e.dropSA(sa, r)
 	}
-	if !c.open(pkt, espOff, seq, sa.esn, &b.scratch) {
-		return e.dropSA(sa, DropAuth)
+	if r := c.open(pkt, espOff, seq, sa.esn, &b.scratch); r != DropNone {
+		return e.dropSA(sa, r)
 	}
 	pt := esp[ivEnd : ivEnd+ctLen]
 	padLen := int(pt[len(pt)-2])

@@ -34,7 +34,7 @@ func cipherFor(t testing.TB, s proposal.Suite, key []byte) *espCipher {
 	if s.Integ != proposal.IntegNone {
 		integ = make([]byte, 32)
 	}
-	c, err := newESPCipher(s, key, integ, newTestRand(9))
+	c, err := newESPCipher(s, key, integ, newTestRand(9), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

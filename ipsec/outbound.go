@@ -189,7 +189,9 @@ func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int
 	} else if c.writeIV(esp[espHeaderLen:espHeaderLen+c.ivLen], seq) != nil {
 		return e.dropOut(DropRandom)
 	}
-	c.seal(w, off, seq, sa.esn, &b.scratch)
+	if !c.seal(w, off, seq, sa.esn, &b.scratch) {
+		return e.dropOut(DropCrypto)
+	}
 
 	if tunnel {
 		if udp != 0 {

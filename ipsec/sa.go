@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bitw-dev/bitw/crypto/hw"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
@@ -301,8 +302,9 @@ func (sa *SA) currentKey() SAKey {
 	return k
 }
 
-// newSA validates cfg and builds the SA's transforms.
-func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now int64) (*SA, error) {
+// newSA validates cfg and builds the SA's transforms, on eng where it
+// can (Config.Crypto).
+func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now int64, eng hw.Engine) (*SA, error) {
 	if cfg.Dir != DirIn && cfg.Dir != DirOut {
 		return nil, fmt.Errorf("ipsec: SA %08x: direction must be in or out", cfg.SPI)
 	}
@@ -355,7 +357,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 	var err error
 	switch cfg.Suite.Protocol {
 	case proposal.ProtoESP:
-		if sa.esp, err = newESPCipher(cfg.Suite, cfg.EncKey, cfg.IntegKey, rnd); err != nil {
+		if sa.esp, err = newESPCipher(cfg.Suite, cfg.EncKey, cfg.IntegKey, rnd, eng); err != nil {
 			return nil, fmt.Errorf("ipsec: SA %08x: %w", cfg.SPI, err)
 		}
 	case proposal.ProtoAH:

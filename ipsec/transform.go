@@ -20,6 +20,7 @@ import (
 	"github.com/bitw-dev/bitw/crypto/ccm"
 	"github.com/bitw-dev/bitw/crypto/cmac"
 	"github.com/bitw-dev/bitw/crypto/gmac"
+	"github.com/bitw-dev/bitw/crypto/hw"
 	"github.com/bitw-dev/bitw/crypto/xcbc"
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -63,7 +64,7 @@ type espCipher struct {
 	salt    [4]byte
 	saltLen int
 	ivLen   int
-	align   int // padding boundary, RFC 4303 §2.4
+	align   int // padding boundary, RFC 4303 §2.4; for CBC the block size
 	icvLen  int
 	integ   *integrity // non-AEAD kinds
 	work    *workPool  // CCM AEADs, CBC modes and GCM-8 scratch
@@ -71,12 +72,15 @@ type espCipher struct {
 	// the full tag before it is truncated.
 	tailSlack int
 	rand      io.Reader
+	// offload is AES-CBC with HMAC-SHA2-256-128 on Config.Crypto; when
+	// set, it replaces block, work and integ.
+	offload *hw.ESPCBC
 }
 
 // Key-size errors name the algorithm so that an IKE bug is obvious.
 var errKeyLen = errors.New("ipsec: key length does not match the transform")
 
-func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*espCipher, error) {
+func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader, eng hw.Engine) (*espCipher, error) {
 	info, ok := s.Encr.ID.Info()
 	if !ok {
 		return nil, fmt.Errorf("ipsec: unsupported encryption %s", s.Encr.ID)
@@ -90,7 +94,14 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*es
 	c := &espCipher{saltLen: info.SaltLen, ivLen: info.IVLen, align: info.Block, icvLen: info.ICVLen, rand: rnd}
 	key := encKey[:len(encKey)-info.SaltLen]
 	copy(c.salt[:], encKey[len(key):])
-	var err error
+	t, err := offloadESP(s, key, integKey, eng)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		c.kind, c.offload, c.icvLen = kindCBC, t, hw.ICVLen
+		return c, nil
+	}
 	switch s.Encr.ID {
 	case proposal.EncrNullAuthGMAC:
 		c.kind = kindGMAC
@@ -168,6 +179,19 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader) (*es
 		return nil, fmt.Errorf("%w: %s takes no integrity key", errKeyLen, s.Encr.ID)
 	}
 	return c, nil
+}
+
+// offloadESP puts AES-CBC with HMAC-SHA2-256-128 on eng when there is
+// an engine and it takes the key size; nil and no error means Go's crypto.
+func offloadESP(s proposal.Suite, key, integKey []byte, eng hw.Engine) (*hw.ESPCBC, error) {
+	if eng == nil || s.Encr.ID != proposal.EncrAESCBC || s.Integ != proposal.IntegHMACSHA256128 || len(integKey) != hw.IntegKeyLen {
+		return nil, nil
+	}
+	t, err := hw.NewESPCBC(eng, key, integKey)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil, nil
+	}
+	return t, err
 }
 
 // ivSetter is implemented by crypto/cipher's CBC modes; reusing one mode
@@ -357,20 +381,22 @@ func (c *espCipher) writeIV(iv []byte, seq uint64) error {
 // (payload, padding, pad length, next header) and icvLen octets for the
 // ICV. w[:off] must hold at least 4 octets the GMAC ESN path may borrow
 // and then restores. GCM-8 needs 8 octets of capacity past the packet.
-func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) {
+// It reports false when a crypto engine failed; the packet must then be
+// dropped, since it may hold anything, plaintext included.
+func (c *espCipher) seal(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
 	if c.kind != kindAEAD {
-		c.sealOther(w, off, seq, esn, sc)
-		return
+		return c.sealOther(w, off, seq, esn, sc)
 	}
 	// The hot path (GCM-12/16, ChaCha20-Poly1305), kept small.
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	p := esp[ivEnd : len(esp)-c.icvLen]
 	c.aead.Seal(p[:0], c.nonce(sc, esp[espHeaderLen:ivEnd]), p, aad(esp, seq, esn, sc))
+	return true
 }
 
 // sealOther is seal for every kind but kindAEAD.
-func (c *espCipher) sealOther(w []byte, off int, seq uint64, esn bool, sc *scratch) {
+func (c *espCipher) sealOther(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	icvOff := len(esp) - c.icvLen
@@ -384,48 +410,107 @@ func (c *espCipher) sealOther(w []byte, off int, seq uint64, esn bool, sc *scrat
 		c.gmac.Tag(esp[icvOff:icvOff], c.nonce(sc, iv), data)
 		gmacRestore(w, off, esn, &saved)
 	default:
+		if c.offload != nil {
+			return c.sealOffload(esp, ivEnd, icvOff, seq, esn)
+		}
 		c.encrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
 		c.authenticate(esp, icvOff, seq, esn)
 	}
+	return true
 }
 
 // open verifies and decrypts the ESP packet w[off:] in place; on success
-// the plaintext lies between the IV and the ICV.
-func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
+// (DropNone) the plaintext lies between the IV and the ICV. It fails with
+// DropAuth, or DropCrypto when a crypto engine failed.
+func (c *espCipher) open(w []byte, off int, seq uint64, esn bool, sc *scratch) DropReason {
 	if c.kind != kindAEAD {
 		return c.openOther(w, off, seq, esn, sc)
 	}
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	ct := esp[ivEnd:]
-	_, err := c.aead.Open(ct[:0], c.nonce(sc, esp[espHeaderLen:ivEnd]), ct, aad(esp, seq, esn, sc))
-	return err == nil
+	if _, err := c.aead.Open(ct[:0], c.nonce(sc, esp[espHeaderLen:ivEnd]), ct, aad(esp, seq, esn, sc)); err != nil {
+		return DropAuth
+	}
+	return DropNone
+}
+
+// authentic maps a verification result to open's reason.
+func authentic(ok bool) DropReason {
+	if ok {
+		return DropNone
+	}
+	return DropAuth
 }
 
 // openOther is open for every kind but kindAEAD.
-func (c *espCipher) openOther(w []byte, off int, seq uint64, esn bool, sc *scratch) bool {
+func (c *espCipher) openOther(w []byte, off int, seq uint64, esn bool, sc *scratch) DropReason {
 	esp := w[off:]
 	ivEnd := espHeaderLen + c.ivLen
 	icvOff := len(esp) - c.icvLen
 	iv := esp[espHeaderLen:ivEnd]
 	switch c.kind {
 	case kindCCM, kindGCM8:
-		return c.openAEAD(esp[ivEnd:], iv, aad(esp, seq, esn, sc), sc, uint32(seq))
+		return authentic(c.openAEAD(esp[ivEnd:], iv, aad(esp, seq, esn, sc), sc, uint32(seq)))
 	case kindGMAC:
 		var saved [8]byte
 		data := gmacData(w, off, icvOff, seq, esn, &saved)
 		ok := c.gmac.Verify(c.nonce(sc, iv), data, esp[icvOff:])
 		gmacRestore(w, off, esn, &saved)
-		return ok
+		return authentic(ok)
+	}
+	if c.offload != nil {
+		return c.openOffload(esp, ivEnd, icvOff, seq, esn, sc)
 	}
 	if !c.verify(esp, icvOff, seq, esn, sc) {
-		return false
+		return DropAuth
 	}
-	if c.kind == kindCBC && (icvOff-ivEnd)%c.block.BlockSize() != 0 {
-		return false
+	if c.kind == kindCBC && (icvOff-ivEnd)%c.align != 0 {
+		return DropAuth
 	}
 	c.decrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
-	return true
+	return DropNone
+}
+
+// sealOffload is sealOther's encrypt and authenticate on Config.Crypto,
+// the same steps with the same ESN handling, each of which the engine
+// may fail.
+func (c *espCipher) sealOffload(esp []byte, ivEnd, icvOff int, seq uint64, esn bool) bool {
+	if c.offload.Encrypt(esp[ivEnd:icvOff], esp[espHeaderLen:ivEnd]) != nil {
+		return false
+	}
+	end := icvOff
+	if esn {
+		binary.BigEndian.PutUint32(esp[icvOff:], uint32(seq>>32))
+		end += 4
+	}
+	return c.offload.Sign(esp[icvOff:], esp[:end]) == nil
+}
+
+// openOffload is openOther's verify and decrypt on Config.Crypto, with
+// verify's ESN handling: the received ICV waits in the scratch area
+// while the high sequence half occupies its field.
+func (c *espCipher) openOffload(esp []byte, ivEnd, icvOff int, seq uint64, esn bool, sc *scratch) DropReason {
+	icv, data := esp[icvOff:], esp[:icvOff]
+	if esn {
+		copy(sc[scICV:], icv)
+		binary.BigEndian.PutUint32(esp[icvOff:], uint32(seq>>32))
+		icv, data = sc[scICV:scICV+c.icvLen], esp[:icvOff+4]
+	}
+	ok, err := c.offload.Verify(icv, data)
+	if esn {
+		copy(esp[icvOff:], sc[scICV:scICV+c.icvLen])
+	}
+	switch {
+	case err != nil:
+		return DropCrypto
+	case !ok || (icvOff-ivEnd)%c.align != 0:
+		return DropAuth
+	}
+	if c.offload.Decrypt(esp[ivEnd:icvOff], esp[espHeaderLen:ivEnd]) != nil {
+		return DropCrypto
+	}
+	return DropNone
 }
 
 // sealAEAD encrypts p in place under the nonce salt || iv with additional
