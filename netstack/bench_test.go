@@ -160,6 +160,21 @@ func BenchmarkTransitESP1400(b *testing.B)       { benchmarkTransit(b, engine, 1
 // packets that a peer engine seals, and a generator of such ESP frames
 // addressed to the black port, with ever higher sequence numbers.
 func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [][]byte) {
+	inner := make([]byte, size)
+	inner[0] = 0x45
+	binary.BigEndian.PutUint16(inner[2:], uint16(size))
+	inner[8], inner[9] = 64, protoUDP
+	copy(inner[12:], []byte{192, 168, 2, 10})
+	copy(inner[16:], []byte{192, 168, 1, 10})
+	binary.BigEndian.PutUint16(inner[10:], ^checksum.Checksum(inner[:20], 0))
+	red := &sinkNIC{mac: benchRedMAC}
+	st, l, gen := decapSetupWith(tb, size, red, false, func(int) []byte { return inner })
+	return st, l, red, gen
+}
+
+// decapSetupWith is decapSetup with a red NIC of the caller's, UDP
+// encapsulation or not, and the inner packets that inner(i) returns.
+func decapSetupWith(tb testing.TB, size int, red NIC, encap bool, inner func(i int) []byte) (*Stack, *rxLoop, func(int) [][]byte) {
 	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
 	if err != nil {
 		tb.Fatal(err)
@@ -170,40 +185,41 @@ func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [
 	// The peer protects 192.168.2.0/24 → 192.168.1.0/24.
 	selPeer := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}}
 	selMe := ipsec.Selectors{Local: selPeer.Remote, Remote: selPeer.Local}
+	var enc ipsec.UDPEncap
+	if encap {
+		enc = ipsec.UDPEncap{SrcPort: 4500, DstPort: 4500}
+	}
 	sender := ipsec.New(ipsec.Config{})
-	if err := sender.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Suite: s, EncKey: key, Selectors: selPeer, ReqID: 1}); err != nil {
+	if err := sender.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Encap: enc, Suite: s, EncKey: key, Selectors: selPeer, ReqID: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := sender.AddPolicy(ipsec.Policy{Selectors: selPeer, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	receiver := ipsec.New(ipsec.Config{ReplayWindow: 4096})
-	if err := receiver.AddSA(ipsec.SAConfig{Dir: ipsec.DirIn, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Suite: s, EncKey: key, Selectors: selMe, ReqID: 1}); err != nil {
+	if err := receiver.AddSA(ipsec.SAConfig{Dir: ipsec.DirIn, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Encap: enc, Suite: s, EncKey: key, Selectors: selMe, ReqID: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := receiver.AddPolicy(ipsec.Policy{Selectors: selMe, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	st, _, _, _ := benchSetup(tb, receiver, size)
-	red := &sinkNIC{mac: benchRedMAC}
 	st.ports[Red].nic = red
+	if so, ok := red.(SegmentOffload); ok {
+		st.ports[Red].offload = so
+	}
 	st.ports[Red].neigh.set(netip.MustParseAddr("192.168.1.10"), benchHostMAC, false)
 	l := st.newRxLoop(st.ports[Black])
 	tb.Cleanup(l.release)
 
-	inner := make([]byte, size)
-	inner[0] = 0x45
-	binary.BigEndian.PutUint16(inner[2:], uint16(size))
-	inner[8], inner[9] = 64, protoUDP
-	copy(inner[12:], []byte{192, 168, 2, 10})
-	copy(inner[16:], []byte{192, 168, 1, 10})
-	binary.BigEndian.PutUint16(inner[10:], ^checksum.Checksum(inner[:20], 0))
 	b := ipsec.NewBuffer(ipsec.DefaultBufferSize)
+	next := 0
 	gen := func(count int) [][]byte {
 		frames := make([][]byte, count)
 		for i := range frames {
 			b.Reset(ipsec.DefaultHeadroom)
-			b.SetPacket(b.Headroom(), copy(b.Space(), inner))
+			b.SetPacket(b.Headroom(), copy(b.Space(), inner(next)))
+			next++
 			if r := sender.Outbound(b, 1500); r.Verdict != ipsec.VerdictForward {
 				tb.Fatalf("seal: %v %v", r.Verdict, r.Reason)
 			}
@@ -214,7 +230,7 @@ func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [
 		}
 		return frames
 	}
-	return st, l, red, gen
+	return st, l, gen
 }
 
 // TestDecapAllocations: the black-to-red path, decrypting with the real

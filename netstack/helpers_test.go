@@ -135,8 +135,10 @@ type gw struct {
 	pool       *ipsec.Pool
 	clk        *faketime.ManualClock
 	red, black *nictest.NIC // far ends: tests and hosts use these
-	dp         netstack.DataPlane
-	poolSize   int
+	// redNIC and blackNIC are the ends the stack drives.
+	redNIC, blackNIC *nictest.NIC
+	dp               netstack.DataPlane
+	poolSize         int
 }
 
 type gwOpts struct {
@@ -149,6 +151,8 @@ type gwOpts struct {
 	dp               netstack.DataPlane
 	macRed, macBlack netstack.MAC
 	cfg              func(*netstack.Config)
+	// offloads makes the stack's NICs take trains.
+	offloads netstack.TxOffloads
 }
 
 func newGW(t testing.TB, o gwOpts) *gw {
@@ -171,6 +175,8 @@ func newGW(t testing.TB, o gwOpts) *gw {
 	}
 	redNIC, redFar := nictest.Pair(o.mtu, o.macRed, macRedPeer)
 	blackNIC, blackFar := nictest.Pair(o.mtu, o.macBlack, macBlkPeer)
+	redNIC.SetTxOffloads(o.offloads)
+	blackNIC.SetTxOffloads(o.offloads)
 	cfg := netstack.Config{
 		Red:   netstack.PortConfig{Link: "red0", Addresses: []netip.Prefix{netip.MustParsePrefix(o.red)}},
 		Black: netstack.PortConfig{Link: "black0", Addresses: []netip.Prefix{netip.MustParsePrefix(o.black)}},
@@ -197,7 +203,7 @@ func newGW(t testing.TB, o gwOpts) *gw {
 		t.Fatal(err)
 	}
 	s.Start()
-	g := &gw{s: s, pool: pool, clk: o.clk, red: redFar, black: blackFar, dp: o.dp, poolSize: o.poolSize}
+	g := &gw{s: s, pool: pool, clk: o.clk, red: redFar, black: blackFar, redNIC: redNIC, blackNIC: blackNIC, dp: o.dp, poolSize: o.poolSize}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("close: %v", err)

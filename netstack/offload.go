@@ -87,9 +87,11 @@ type TxOffloads struct {
 // frames: every segment but the last carries SegmentSize octets of
 // payload; the IPv4 ID counts up by one per segment; the TCP sequence
 // number advances by the payload; CWR stays on the first segment and PSH
-// on the last. The one difference is that every segment then has a
-// computed transport checksum, where an ESP-in-UDP packet over IPv4 had
-// none (RFC 3948 §2.1 lets receivers ignore it either way).
+// on the last. Two differences remain: every segment has a computed
+// transport checksum, where an ESP-in-UDP packet over IPv4 had none (RFC
+// 3948 §2.1 lets receivers ignore it either way), and atomic datagrams
+// (DF set) that all carried one ID get counting ones, which RFC 6864
+// §4.1 tells receivers to ignore.
 type Train struct {
 	Kind   OffloadKind
 	Frames int
@@ -229,12 +231,15 @@ func follows(h, f, prev []byte, ht, ft, pt trainFrame, k int) bool {
 			return false
 		}
 	} else {
-		// RFC 6864: the ID of each segment is the first one's plus its
-		// index, as the segmenting side will write it.
+		// A segmenter gives segment k the first one's ID plus k. An
+		// atomic datagram's ID (DF set, not a fragment) means nothing
+		// and receivers ignore it (RFC 6864 §4.1), so a sender's fixed
+		// ID may become that too, as Linux's own GRO and TSO allow.
+		id, hid := binary.BigEndian.Uint16(fi[ip4ID:]), binary.BigEndian.Uint16(hi[ip4ID:])
 		if string(fi[:ip4TotalLen]) != string(hi[:ip4TotalLen]) ||
 			string(fi[ip4FlagsFrag:ip4Checksum]) != string(hi[ip4FlagsFrag:ip4Checksum]) ||
 			string(fi[ip4Src:ip4MinLen]) != string(hi[ip4Src:ip4MinLen]) ||
-			binary.BigEndian.Uint16(fi[ip4ID:]) != binary.BigEndian.Uint16(hi[ip4ID:])+uint16(k) {
+			id != hid+uint16(k) && (id != hid || binary.BigEndian.Uint16(fi[ip4FlagsFrag:])&ip4FlagDF == 0) {
 			return false
 		}
 	}

@@ -30,6 +30,10 @@ type NIC struct {
 	// wire would: its queue was full, it was closed, or the frame did not
 	// fit its buffers.
 	Lost atomic.Uint64
+
+	offMu    sync.Mutex // guards the offload fields (offload.go)
+	offloads netstack.TxOffloads
+	offStats OffloadStats
 }
 
 // Pair returns the two ends of a link with the given IP MTU.
