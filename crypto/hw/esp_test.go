@@ -58,7 +58,7 @@ func TestESPCBCMatchesGo(t *testing.T) {
 		}
 		for op, n := range map[hwtest.Op]uint64{hwtest.OpEncrypt: 1, hwtest.OpDecrypt: 1, hwtest.OpSum: 1, hwtest.OpVerify: 2} {
 			if f.Calls(op) != n {
-				t.Errorf("AES-%d: op %d called %d times, want %d", 8*kl, op, f.Calls(op), n)
+				t.Errorf("AES-%d: %s called %d times, want %d", 8*kl, op, f.Calls(op), n)
 			}
 		}
 	}

@@ -33,10 +33,10 @@ func TestSelfTestCatchesFaults(t *testing.T) {
 		f.Inject(c.op, c.fault)
 		err := hw.SelfTest(f)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("op %d fault %d: %v, want %q", c.op, c.fault, err, c.want)
+			t.Errorf("%s fault %d: %v, want %q", c.op, c.fault, err, c.want)
 		}
 		if f.Calls(c.op) == 0 {
-			t.Errorf("op %d: never called", c.op)
+			t.Errorf("%s: never called", c.op)
 		}
 	}
 }

@@ -26,6 +26,15 @@ const (
 	numOps
 )
 
+var opNames = [numOps]string{"NewAESCBC", "NewHMACSHA256", "Encrypt", "Decrypt", "Sum", "Verify", "Random"}
+
+func (o Op) String() string {
+	if o >= 0 && o < numOps {
+		return opNames[o]
+	}
+	return "Op?"
+}
+
 // Fault is what a Fake does on an operation.
 type Fault int32
 
