@@ -61,7 +61,7 @@ var unsupportedAuth = map[string]string{
 	"groups":      "group membership checks are not supported",
 	"cert_policy": "certificate policy checks are not supported",
 	"ca_id":       "give the CA certificate itself in cacerts",
-	"pubkeys":     "raw public keys (RFC 7670) are not supported by bitw's IKE; authenticate with certificates (certs, cacerts)",
+	"pubkeys":     "bitw's IKE has no raw public key authentication (RFC 7670); authenticate with certificates (certs, cacerts)",
 }
 
 const anyAddr = "%any"
