@@ -435,3 +435,38 @@ func TestEngineTwoGatewaysTrains(t *testing.T) {
 	}
 	t.Logf("gwA black: %d UDP trains of %d frames; gwB red: %d TCP trains of %d frames", black.Trains, black.TrainFrames, red.Trains, red.TrainFrames)
 }
+
+// joinFrames packs frames for FuzzPlanTrains: each behind a 2-octet
+// length.
+func joinFrames(frames [][]byte) []byte {
+	var b []byte
+	for _, f := range frames {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// FuzzPlanTrains: any queue of frames is covered by the trains in order,
+// without a panic, and every train splits back into its frames.
+func FuzzPlanTrains(f *testing.F) {
+	f.Add(joinFrames(tcpFrames(false, 5, 300, 120, 9)), false)
+	f.Add(joinFrames(tcpFrames(true, 4, 200, 200, 0)), false)
+	f.Add(joinFrames(espUDPFrames(4, 160)), true)
+	f.Fuzz(func(t *testing.T, data []byte, sealed bool) {
+		var frames [][]byte
+		for len(data) >= 2 && len(frames) < 70 {
+			n := int(binary.BigEndian.Uint16(data))
+			data = data[2:]
+			if n > len(data) || n > ipsec.DefaultBufferSize-ipsec.DefaultHeadroom {
+				break
+			}
+			frames = append(frames, data[:n])
+			data = data[n:]
+		}
+		if len(frames) == 0 {
+			return
+		}
+		plan(t, frames, sealed, allKinds)
+	})
+}
