@@ -130,7 +130,7 @@ func Run(b Board, site fs.FS, o Options) int {
 	defer powerOff()
 	rt, err := runtime.New(cfg, runtime.Options{
 		Stderr:  out,
-		Version: versionString(o.Version),
+		Version: o.Version,
 		OpenPort: func(l config.Link) (runtime.Port, error) {
 			name, ok := links[l]
 			if !ok {
