@@ -87,8 +87,8 @@ type Engine struct {
 
 // tables is one immutable snapshot of the SAD and SPD.
 type tables struct {
-	in  spiTable    // inbound SAs by SPI
-	spd []*spdEntry // ordered
+	in  spiTable   // inbound SAs by SPI
+	spd []spdEntry // ordered; values, to save a pointer hop per entry
 	all []*SA
 }
 
@@ -412,16 +412,16 @@ func (e *Engine) rebuild() {
 	}
 	t.in = newSPITable(in)
 	slices.SortFunc(t.all, func(a, b *SA) int { return cmp.Compare(a.order, b.order) })
-	t.spd = make([]*spdEntry, 0, len(e.policies))
+	t.spd = make([]spdEntry, 0, len(e.policies))
 	for _, ent := range e.policies {
 		c := *ent
 		c.sa = nil
 		if c.pol.Action == ActionProtect {
 			c.sa = newest[c.pol.ReqID]
 		}
-		t.spd = append(t.spd, &c)
+		t.spd = append(t.spd, c)
 	}
-	slices.SortFunc(t.spd, func(a, b *spdEntry) int {
+	slices.SortFunc(t.spd, func(a, b spdEntry) int {
 		if a.pol.Priority != b.pol.Priority {
 			return cmp.Compare(a.pol.Priority, b.pol.Priority)
 		}
@@ -449,19 +449,20 @@ func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *SA 
 
 // lookupOut returns the first entry matching an outbound red packet.
 func (t *tables) lookupOut(f *flow) *spdEntry {
-	for _, ent := range t.spd {
-		if ent.sel.matchOut(f) {
-			return ent
+	for i := range t.spd {
+		if t.spd[i].sel.matchOut(f) {
+			return &t.spd[i]
 		}
 	}
 	return nil
 }
 
-// lookupIn returns the first entry matching a packet from the peer side.
+// lookupInbound returns the first entry matching a packet from the peer
+// side.
 func (t *tables) lookupInbound(f *flow) *spdEntry {
-	for _, ent := range t.spd {
-		if ent.sel.matchIn(f) {
-			return ent
+	for i := range t.spd {
+		if t.spd[i].sel.matchIn(f) {
+			return &t.spd[i]
 		}
 	}
 	return nil
@@ -530,7 +531,8 @@ func (e *Engine) SA(k SAKey) (SAInfo, bool) {
 func (e *Engine) Policies() []PolicyInfo {
 	t := e.tables.Load()
 	out := make([]PolicyInfo, 0, len(t.spd))
-	for _, ent := range t.spd {
+	for i := range t.spd {
+		ent := &t.spd[i]
 		pi := PolicyInfo{ID: ent.id, Policy: ent.pol}
 		pi.Policy.Selectors = ent.pol.Selectors.clone()
 		if ent.sa != nil {
