@@ -179,7 +179,7 @@ func canonRouting(pkt, rh []byte) DropReason {
 
 // ahTag returns the part of the AH ICV field that holds the ICV proper:
 // all of it but alignment padding, after the IV for GMAC.
-func (sa *SA) ahTag(ah []byte) []byte {
+func (sa *assoc) ahTag(ah []byte) []byte {
 	off := ahFixedLen
 	if sa.ah.gmac != nil {
 		off += gmacIVLen
@@ -191,7 +191,7 @@ func (sa *SA) ahTag(ah []byte) []byte {
 // ICV zeroed (a GMAC IV and ICV padding stay as sent), into out. The header before AH
 // is canonicalized in place and restored. With ESN the high half of the
 // sequence number follows the packet (RFC 4302 §2.5.1, §3.3.3.2).
-func (sa *SA) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byte) DropReason {
+func (sa *assoc) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byte) DropReason {
 	in := sa.ah
 	w := in.work.get(uint32(seq))
 	defer w.put()
@@ -228,7 +228,7 @@ func (sa *SA) ahDigest(pkt []byte, ahOff int, seq uint64, sc *scratch, out []byt
 	return DropNone
 }
 
-func (e *Engine) outboundAH(sa *SA, b *Buffer, h *ipHeader, mtu int) OutResult {
+func (e *Engine) outboundAH(sa *assoc, b *Buffer, h *ipHeader, mtu int) OutResult {
 	p := sa.path.Load()
 	pkt := b.Bytes()
 	tunnel := sa.mode == ModeTunnel

@@ -86,7 +86,7 @@ func BenchmarkRawAEAD(b *testing.B) {
 func BenchmarkReplayWindow(b *testing.B) {
 	for _, esn := range []bool{false, true} {
 		b.Run(fmt.Sprintf("esn=%v", esn), func(b *testing.B) {
-			sa := &SA{esn: esn, replay: newReplayWindow(DefaultReplayWindow)}
+			sa := &assoc{esn: esn, replay: newReplayWindow(DefaultReplayWindow)}
 			seq := uint64(1)
 			for b.Loop() {
 				seq++

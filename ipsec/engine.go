@@ -71,7 +71,7 @@ type Engine struct {
 	tables atomic.Pointer[tables]
 
 	mu        sync.Mutex // serializes writers and guards the fields below
-	sas       map[SAKey]*SA
+	sas       map[SAKey]*assoc
 	policies  map[PolicyID]*spdEntry
 	nextPol   PolicyID
 	order     uint64
@@ -89,7 +89,7 @@ type Engine struct {
 type tables struct {
 	in  spiTable   // inbound SAs by SPI
 	spd []spdEntry // ordered; values, to save a pointer hop per entry
-	all []*SA
+	all []*assoc
 }
 
 // spiTable is an open-addressing hash table from SPI to the inbound SAs
@@ -102,10 +102,10 @@ type spiTable struct {
 
 type spiSlot struct {
 	spi uint32
-	sas []*SA // nil marks an empty slot
+	sas []*assoc // nil marks an empty slot
 }
 
-func newSPITable(m map[uint32][]*SA) spiTable {
+func newSPITable(m map[uint32][]*assoc) spiTable {
 	bits := uint(1)
 	for 1<<bits < 2*len(m) {
 		bits++
@@ -125,7 +125,7 @@ func newSPITable(m map[uint32][]*SA) spiTable {
 // hashing.
 func (t *spiTable) index(spi uint32) uint32 { return (spi * 0x9e3779b1) >> t.shift }
 
-func (t *spiTable) get(spi uint32) []*SA {
+func (t *spiTable) get(spi uint32) []*assoc {
 	mask := uint32(len(t.slots) - 1)
 	for i := t.index(spi); ; i = (i + 1) & mask {
 		s := &t.slots[i]
@@ -147,7 +147,7 @@ func New(cfg Config) *Engine {
 		nattPort:        cfg.NATTPort,
 		spiReserve:      cfg.SPIReserveTime,
 		crypto:          cfg.Crypto,
-		sas:             map[SAKey]*SA{},
+		sas:             map[SAKey]*assoc{},
 		policies:        map[PolicyID]*spdEntry{},
 		reserved:        map[uint32]int64{},
 	}
@@ -250,7 +250,7 @@ func (e *Engine) AddSA(cfg SAConfig) error {
 // distinguishable reports whether inbound lookups can tell a and b apart
 // although they share an SPI: different protocols, or lookup flags with
 // different addresses.
-func distinguishable(a, b *SA) bool {
+func distinguishable(a, b *assoc) bool {
 	if a.key.Proto != b.key.Proto {
 		return true
 	}
@@ -397,9 +397,9 @@ func (e *Engine) checkConflict(self PolicyID, p *Policy) error {
 // rebuild publishes a new snapshot from the writer state. Called with
 // e.mu held.
 func (e *Engine) rebuild() {
-	t := &tables{all: make([]*SA, 0, len(e.sas))}
-	in := map[uint32][]*SA{}
-	newest := map[uint32]*SA{}
+	t := &tables{all: make([]*assoc, 0, len(e.sas))}
+	in := map[uint32][]*assoc{}
+	newest := map[uint32]*assoc{}
 	for _, sa := range e.sas {
 		t.all = append(t.all, sa)
 		if sa.key.Dir == DirIn {
@@ -411,7 +411,7 @@ func (e *Engine) rebuild() {
 		}
 	}
 	t.in = newSPITable(in)
-	slices.SortFunc(t.all, func(a, b *SA) int { return cmp.Compare(a.order, b.order) })
+	slices.SortFunc(t.all, func(a, b *assoc) int { return cmp.Compare(a.order, b.order) })
 	t.spd = make([]spdEntry, 0, len(e.policies))
 	for _, ent := range e.policies {
 		c := *ent
@@ -431,7 +431,7 @@ func (e *Engine) rebuild() {
 }
 
 // lookupIn finds the inbound SA for a packet from h (RFC 4301 §4.1).
-func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *SA {
+func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *assoc {
 	for _, sa := range t.in.get(spi) {
 		if sa.key.Proto != proto {
 			continue

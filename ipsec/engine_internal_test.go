@@ -9,10 +9,10 @@ func TestSPITable(t *testing.T) {
 	if empty.get(42) != nil {
 		t.Fatal("empty table returned SAs")
 	}
-	m := map[uint32][]*SA{}
+	m := map[uint32][]*assoc{}
 	for i := uint32(0); i < 300; i++ {
-		m[0x1000+i] = []*SA{{}}
-		m[i<<24|7] = []*SA{{}, {}} // same low bits
+		m[0x1000+i] = []*assoc{{}}
+		m[i<<24|7] = []*assoc{{}, {}} // same low bits
 	}
 	tab := newSPITable(m)
 	for spi, sas := range m {

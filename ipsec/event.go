@@ -59,7 +59,7 @@ type PacketSelector struct {
 // packet paths that may call it keep small frames.
 //
 //go:noinline
-func (e *Engine) saEvent(kind EventKind, sa *SA, limit Limit) {
+func (e *Engine) saEvent(kind EventKind, sa *assoc, limit Limit) {
 	e.send(Event{Kind: kind, ReqID: sa.reqID, SA: sa.currentKey(), Limit: limit})
 }
 

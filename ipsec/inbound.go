@@ -68,7 +68,7 @@ func (e *Engine) Inbound(b *Buffer) InResult {
 // dropSA counts a drop both engine-wide and on the SA.
 //
 //go:noinline
-func (e *Engine) dropSA(sa *SA, r DropReason) InResult {
+func (e *Engine) dropSA(sa *assoc, r DropReason) InResult {
 	switch r {
 	case DropReplay:
 		sa.replayDrops.Add(1)
@@ -82,7 +82,7 @@ func (e *Engine) dropSA(sa *SA, r DropReason) InResult {
 
 // preCheck infers the full sequence number and checks it against the
 // window before any cryptography (RFC 4303 §3.4.3), without the lock.
-func (sa *SA) preCheck(low uint32) (uint64, DropReason) {
+func (sa *assoc) preCheck(low uint32) (uint64, DropReason) {
 	if st := sa.state.Load(); st&stateHard != 0 {
 		return 0, DropHardExpired
 	}
@@ -100,7 +100,7 @@ func (sa *SA) preCheck(low uint32) (uint64, DropReason) {
 // the window and the counters and applies the lifetimes as outbound
 // does. The caller has verified everything else, so the counters count
 // only delivered traffic.
-func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
+func (e *Engine) accept(sa *assoc, seq uint64, n int) DropReason {
 	sa.mu.Lock()
 	if sa.state.Load()&stateHard != 0 {
 		sa.mu.Unlock()
@@ -125,7 +125,7 @@ func (e *Engine) accept(sa *SA, seq uint64, n int) DropReason {
 	return DropNone
 }
 
-func (e *Engine) inboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, espOff int, encap bool) InResult {
+func (e *Engine) inboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, espOff int, encap bool) InResult {
 	c := sa.esp
 	if encap != sa.path.Load().encap.Enabled() {
 		return e.dropSA(sa, DropEncap)
@@ -175,7 +175,7 @@ func (e *Engine) inboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, espOff i
 // decapTunnel delivers the inner packet at pkt[start:] after checking
 // that it is a whole IP packet of the kind nh names, combining ECN and
 // checking the SA's selectors.
-func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []byte, nh uint8, seq uint64) InResult {
+func (e *Engine) decapTunnel(sa *assoc, b *Buffer, pkt []byte, start int, inner []byte, nh uint8, seq uint64) InResult {
 	var ih ipHeader
 	if nh != protoIPv4 && nh != protoIPv6 {
 		return e.dropSA(sa, DropNextHeader)
@@ -206,7 +206,7 @@ func (e *Engine) decapTunnel(sa *SA, b *Buffer, pkt []byte, start int, inner []b
 // decapTransport rebuilds the original packet: the IP header (with any
 // extension headers) moves up against the payload of n octets at
 // pkt[start:], takes nh as its protocol and gets its lengths fixed.
-func (e *Engine) decapTransport(sa *SA, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
+func (e *Engine) decapTransport(sa *assoc, b *Buffer, h *ipHeader, start, n int, nh uint8, seq uint64, encap bool) InResult {
 	pkt := b.Bytes()
 	// The header goes on to the red side with fresh lengths and checksum,
 	// so it must be checked first. (In tunnel mode the outer header is
@@ -291,7 +291,7 @@ func (e *Engine) InboundBypass(b *Buffer) InResult {
 // that crossed a NAT (RFC 3948 §3.1.2). The sender computed it over the
 // addresses it knew; the packet now carries translated ones. With NAT-OA
 // addresses the checksum is adjusted incrementally; without, recomputed.
-func (sa *SA) natFixup(pkt []byte, l4 int, proto uint8) {
+func (sa *assoc) natFixup(pkt []byte, l4 int, proto uint8) {
 	var ckOff int
 	switch proto {
 	case protoTCP:

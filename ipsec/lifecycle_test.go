@@ -198,7 +198,7 @@ func TestAcquireRateLimited(t *testing.T) {
 func TestEventOverflowCounted(t *testing.T) {
 	ch := make(chan Event, 1)
 	e := New(Config{Events: ch, Rand: newTestRand(1)})
-	sa := &SA{reqID: 1}
+	sa := &assoc{reqID: 1}
 	sa.path.Store(&path{})
 	for i := 0; i < 3; i++ {
 		e.saEvent(EventSoftExpire, sa, LimitBytes)

@@ -99,7 +99,7 @@ func outerHeaderLen(p *path) int {
 // no IP header of its own (h is nil): it is framed like a tunnel packet
 // with next header 59 in either mode, since its outer header is all a
 // receiver sees.
-func (e *Engine) outboundESP(sa *SA, b *Buffer, pkt []byte, h *ipHeader, mtu int, dummy bool) OutResult {
+func (e *Engine) outboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, mtu int, dummy bool) OutResult {
 	c := sa.esp
 	p := sa.path.Load()
 	tunnel := sa.mode == ModeTunnel || dummy
@@ -252,7 +252,7 @@ func transportCheck(h *ipHeader, p *path) DropReason {
 // take the SA past a hard limit is dropped; the one that reaches it is the
 // last one sent, and the SA expires with it. The limits are exact for one
 // sender; concurrent senders at the boundary may stop one packet early.
-func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
+func (e *Engine) account(sa *assoc, n int) (uint64, DropReason) {
 	if st := sa.state.Load(); st&(stateHard|stateExhausted) != 0 {
 		if st&stateExhausted != 0 {
 			return 0, DropSeqExhausted
@@ -283,7 +283,7 @@ func (e *Engine) account(sa *SA, n int) (uint64, DropReason) {
 // counted applies the lifetimes to an SA's counts after a packet: the
 // packet that reaches a hard limit is the last, and the soft limit is
 // reported once.
-func (e *Engine) counted(sa *SA, bytes, packets uint64) {
+func (e *Engine) counted(sa *assoc, bytes, packets uint64) {
 	if hard := &sa.life.Hard; hard.Bytes|hard.Packets != 0 {
 		if l := hard.exceeded(bytes, packets, 0); l != LimitNone {
 			e.expire(sa, l)
@@ -297,7 +297,7 @@ func (e *Engine) counted(sa *SA, bytes, packets uint64) {
 }
 
 // expire marks the SA hard-expired and reports it once.
-func (e *Engine) expire(sa *SA, l Limit) {
+func (e *Engine) expire(sa *assoc, l Limit) {
 	if sa.setState(stateHard) {
 		e.saEvent(EventHardExpire, sa, l)
 	}
@@ -317,7 +317,7 @@ func writeUDP(u []byte, enc UDPEncap, n int) {
 // octets (RFC 4301 §5.1.2): DSCP copied or set, ECN per RFC 6040, TTL or
 // hop limit from the SA, DF per policy, and an IPv4 ID derived from the
 // sequence number, which does not repeat within 65536 packets of the SA.
-func (sa *SA) writeOuter(o []byte, p *path, total int, seq uint64, in innerFacts) {
+func (sa *assoc) writeOuter(o []byte, p *path, total int, seq uint64, in innerFacts) {
 	dscp, ecn := in.dscp, in.ecn
 	if sa.outer.SetDSCP {
 		dscp = sa.outer.DSCP

@@ -77,7 +77,7 @@ type spdEntry struct {
 	order uint64
 	pol   Policy
 	sel   matcher
-	sa    *SA
+	sa    *assoc
 	st    *policyState
 }
 

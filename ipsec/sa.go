@@ -213,7 +213,7 @@ type path struct {
 
 // newPath builds sa's path toward dst. The outer protocol is ESP, or UDP
 // when encapsulating, or AH.
-func (sa *SA) newPath(src, dst netip.Addr, encap UDPEncap) *path {
+func (sa *assoc) newPath(src, dst netip.Addr, encap UDPEncap) *path {
 	p := &path{src: src, dst: dst, srcK: keyOf(src), dstK: keyOf(dst), encap: encap, v4: dst.Is4()}
 	proto := byte(protoESP)
 	switch {
@@ -242,10 +242,10 @@ func (sa *SA) newPath(src, dst netip.Addr, encap UDPEncap) *path {
 	return p
 }
 
-// SA is an installed security association. Its configuration is
+// assoc is an installed security association (an SA). Its configuration is
 // immutable; counters, the replay window and the path change under the
 // rules noted at each field.
-type SA struct {
+type assoc struct {
 	key SAKey // as installed; the destination lives on in path
 
 	reqID     uint32
@@ -292,7 +292,7 @@ type SA struct {
 
 // currentKey is the SA's key with the destination a NAT float may have
 // changed since AddSA.
-func (sa *SA) currentKey() SAKey {
+func (sa *assoc) currentKey() SAKey {
 	k := sa.key
 	p := sa.path.Load()
 	k.Dst = p.dst
@@ -304,7 +304,7 @@ func (sa *SA) currentKey() SAKey {
 
 // newSA validates cfg and builds the SA's transforms, on eng where it
 // can (Config.Crypto).
-func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now int64, eng hw.Engine) (*SA, error) {
+func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now int64, eng hw.Engine) (*assoc, error) {
 	if cfg.Dir != DirIn && cfg.Dir != DirOut {
 		return nil, fmt.Errorf("ipsec: SA %08x: direction must be in or out", cfg.SPI)
 	}
@@ -321,7 +321,7 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 	if err := cfg.Suite.Check(pol); err != nil {
 		return nil, fmt.Errorf("ipsec: SA %08x refused: %w", cfg.SPI, err)
 	}
-	sa := &SA{
+	sa := &assoc{
 		key:        cfg.Key(),
 		reqID:      cfg.ReqID,
 		mode:       cfg.Mode,
@@ -445,7 +445,7 @@ func (l *Limits) exceeded(bytes, packets uint64, age time.Duration) Limit {
 
 // setState sets bit and reports whether this call set it, so each event
 // is sent once.
-func (sa *SA) setState(bit uint32) bool {
+func (sa *assoc) setState(bit uint32) bool {
 	for {
 		old := sa.state.Load()
 		if old&bit != 0 {
@@ -458,12 +458,12 @@ func (sa *SA) setState(bit uint32) bool {
 }
 
 // dead reports whether the SA may no longer carry traffic.
-func (sa *SA) dead() bool { return sa.state.Load()&(stateHard|stateExhausted) != 0 }
+func (sa *assoc) dead() bool { return sa.state.Load()&(stateHard|stateExhausted) != 0 }
 
 // nextSeq issues the next outbound sequence number. It never wraps: when
 // the counter reaches its maximum (2^32-1, or 2^64-1 with ESN) the SA is
 // exhausted (RFC 4303 §3.3.3).
-func (sa *SA) nextSeq() (uint64, bool) {
+func (sa *assoc) nextSeq() (uint64, bool) {
 	for {
 		s := sa.seq.Load()
 		if s >= sa.maxSeq {
@@ -524,7 +524,7 @@ type SAInfo struct {
 	Stats SAStats
 }
 
-func (sa *SA) info() SAInfo {
+func (sa *assoc) info() SAInfo {
 	p := sa.path.Load()
 	in := SAInfo{Key: sa.currentKey(), ReqID: sa.reqID, Mode: sa.mode, Suite: sa.suite, Src: p.src, Dst: p.dst,
 		Encap: p.encap, Installed: sa.installed, Stats: sa.stats()}
@@ -545,7 +545,7 @@ func (sa *SA) info() SAInfo {
 	return in
 }
 
-func (sa *SA) stats() SAStats {
+func (sa *assoc) stats() SAStats {
 	s := SAStats{ReplayDrops: sa.replayDrops.Load(), AuthDrops: sa.authDrops.Load(), OtherDrops: sa.otherDrops.Load()}
 	if sa.key.Dir == DirOut {
 		s.Bytes = sa.outBytes.Load()
