@@ -246,7 +246,7 @@ func (sa *assoc) newPath(src, dst netip.Addr, encap UDPEncap) *path {
 // immutable; counters, the replay window and the path change under the
 // rules noted at each field.
 type assoc struct {
-	key SAKey // as installed; the destination lives on in path
+	key SAKey // as installed; the addresses live on in path
 
 	reqID     uint32
 	mode      Mode
