@@ -84,6 +84,12 @@ type Config struct {
 	// NoSegmentOffload sends every frame on its own even when a NIC can
 	// transmit trains of them (SegmentOffload).
 	NoSegmentOffload bool
+	// NoESPTrains sends ESP in UDP packet by packet even when the black
+	// NIC takes UDP trains. A capture taken on a virtual link (or on the
+	// sending host) shows a train as one frame, which Wireshark cannot
+	// split into its ESP packets; whoever decrypts captures of the black
+	// link (save_keys) wants one packet per frame.
+	NoESPTrains bool
 	// NeighbourQueue is the number of packets held per unresolved
 	// neighbour and NeighbourPending the number of neighbours that may be
 	// unresolved at once per port; beyond either, packets are dropped and

@@ -93,16 +93,22 @@ func newEngineNet(t *testing.T, kw string, encap bool) *engineNet {
 	return newEngineNetWith(t, kw, encap, netstack.TxOffloads{})
 }
 
-// newEngineNetWith is newEngineNet with NICs that take the given trains.
-func newEngineNetWith(t *testing.T, kw string, encap bool, offloads netstack.TxOffloads) *engineNet {
+// newEngineNetWith is newEngineNet with NICs that take the given trains
+// and stack configurations that cfg may change.
+func newEngineNetWith(t *testing.T, kw string, encap bool, offloads netstack.TxOffloads, cfg ...func(*netstack.Config)) *engineNet {
+	mod := func(c *netstack.Config) {
+		for _, f := range cfg {
+			f(c)
+		}
+	}
 	n := &engineNet{clk: faketime.NewManualClock(), marker: []byte("cleartext-marker-7d1c")}
 	n.ea = ipsec.New(ipsec.Config{})
 	n.eb = ipsec.New(ipsec.Config{})
 	s := suite(t, kw)
 	installTunnel(t, n.ea, "203.0.113.1", "203.0.113.2", "192.168.1.0/24", "192.168.2.0/24", 0xa0000001, 0xb0000001, s, encap)
 	installTunnel(t, n.eb, "203.0.113.2", "203.0.113.1", "192.168.2.0/24", "192.168.1.0/24", 0xb0000001, 0xa0000001, s, encap)
-	n.a = newGW(t, gwOpts{red: "192.168.1.1/24", black: "203.0.113.1/24", clk: n.clk, dp: n.ea, offloads: offloads})
-	n.b = newGW(t, gwOpts{red: "192.168.2.1/24", black: "203.0.113.2/24", clk: n.clk, dp: n.eb, offloads: offloads,
+	n.a = newGW(t, gwOpts{red: "192.168.1.1/24", black: "203.0.113.1/24", clk: n.clk, dp: n.ea, offloads: offloads, cfg: mod})
+	n.b = newGW(t, gwOpts{red: "192.168.2.1/24", black: "203.0.113.2/24", clk: n.clk, dp: n.eb, offloads: offloads, cfg: mod,
 		macRed: netstack.MAC{2, 0, 0, 1, 0xa, 1}, macBlack: netstack.MAC{2, 0, 0, 1, 0xb, 1}})
 	go n.watchBlack(n.a.black, n.b.black)
 	go n.watchBlack(n.b.black, n.a.black)

@@ -378,6 +378,26 @@ func TestTrainsESPInUDP(t *testing.T) {
 // it as a kernel would.
 func TestEngineTwoGatewaysTrains(t *testing.T) {
 	n := newEngineNetWith(t, "aes128gcm16", true, allKinds)
+	black, red := n.transferOverTrains(t)
+	if black.Kinds[netstack.OffloadUDP] == 0 || red.Kinds[netstack.OffloadTCPv4] == 0 {
+		t.Fatalf("no trains: gwA black %+v, gwB red %+v", black, red)
+	}
+}
+
+// With NoESPTrains (save_keys), ESP in UDP leaves packet by packet; TCP
+// toward red still travels in trains.
+func TestEngineNoESPTrains(t *testing.T) {
+	n := newEngineNetWith(t, "aes128gcm16", true, allKinds, func(c *netstack.Config) { c.NoESPTrains = true })
+	black, red := n.transferOverTrains(t)
+	if black.Trains != 0 || red.Kinds[netstack.OffloadTCPv4] == 0 {
+		t.Fatalf("gwA black %+v, gwB red %+v", black, red)
+	}
+}
+
+// transferOverTrains carries 1.2 MB of TCP from hostA to hostB and
+// returns what gwA's black NIC and gwB's red NIC saw of trains, having
+// checked that no train broke the contract.
+func (n *engineNet) transferOverTrains(t *testing.T) (black, red nictest.OffloadStats) {
 	ln, err := n.hb.ListenTCP(netip.MustParseAddrPort("192.168.2.10:9000"))
 	if err != nil {
 		t.Fatal(err)
@@ -422,18 +442,16 @@ func TestEngineTwoGatewaysTrains(t *testing.T) {
 	if c := n.cleartext.Load(); c != 0 {
 		t.Fatalf("%d cleartext frames on black", c)
 	}
-	black, red := n.a.blackNIC.Offloads(), n.b.redNIC.Offloads()
+	black, red = n.a.blackNIC.Offloads(), n.b.redNIC.Offloads()
 	if black.Violations != 0 || red.Violations != 0 || n.a.redNIC.Offloads().Violations != 0 || n.b.blackNIC.Offloads().Violations != 0 {
 		t.Fatalf("trains broke the contract: black %+v red %+v", black, red)
-	}
-	if black.Kinds[netstack.OffloadUDP] == 0 || red.Kinds[netstack.OffloadTCPv4] == 0 {
-		t.Fatalf("no trains: gwA black %+v, gwB red %+v", black, red)
 	}
 	ca, cb := n.a.s.Counters(), n.b.s.Counters()
 	if ca.Black.TxTrains != black.Trains || cb.Red.TxTrainFrames != red.TrainFrames {
 		t.Fatalf("counters disagree with the NICs: a %+v b %+v", ca.Black, cb.Red)
 	}
 	t.Logf("gwA black: %d UDP trains of %d frames; gwB red: %d TCP trains of %d frames", black.Trains, black.TrainFrames, red.Trains, red.TrainFrames)
+	return black, red
 }
 
 // joinFrames packs frames for FuzzPlanTrains: each behind a 2-octet

@@ -171,7 +171,11 @@ func (l *rxLoop) flushPort(id Port) {
 	p := l.s.ports[id]
 	sent := false
 	if p.offload != nil && len(q.bufs) > 1 {
-		if caps := p.offload.TxOffloads(); caps.Kinds != 0 && caps.MaxFrames > 1 {
+		caps := p.offload.TxOffloads()
+		if l.s.noESPTrains {
+			caps.Kinds &^= OffloadKindsOf(OffloadUDP)
+		}
+		if caps.Kinds != 0 && caps.MaxFrames > 1 {
 			q.trains = planTrains(q.bufs, q.sealed, caps, q.trains[:0])
 			if len(q.trains) < len(q.bufs) {
 				p.writeTrains(q.bufs, q.trains)

@@ -43,6 +43,8 @@ type Stack struct {
 	mss4     int           // MSS clamp for IPv4 SYNs; zero when off
 	mss6     int
 	batch    int
+	// noESPTrains: Config.NoESPTrains.
+	noESPTrains bool
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -88,6 +90,8 @@ func New(cfg Config, red, black NIC, dp DataPlane) (*Stack, error) {
 		clock: cfg.Clock,
 		log:   cfg.Logger,
 		batch: orDefault(cfg.BatchSize, DefaultBatchSize),
+
+		noESPTrains: cfg.NoESPTrains,
 	}
 	if s.clock == nil {
 		s.clock = tcpip.NewStdClock()

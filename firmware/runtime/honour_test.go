@@ -202,7 +202,7 @@ func TestEveryConfigFieldReachesTheRuntime(t *testing.T) {
 		"Device.Name":       "Runtime.Snapshot (status device) and the ready log line",
 		"Device.Control":    "New: Options.Control opens the control socket there",
 		"Device.LogLevel":   "New: the log level (r.level)",
-		"Device.SaveKeys":   "New: Options.KeyLog opens the key log there",
+		"Device.SaveKeys":   "New: Options.KeyLog opens the key log there; stackConfig: no ESP trains",
 		"Management.Listen": "Run: the management server listens there",
 		"Pool.Addrs":        "the range as written; IKE allocates from First..Last, derived from it",
 		"SharedKey.Name":    "a section name; the key reaches the runtime as Connection.PSK",

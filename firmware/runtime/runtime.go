@@ -282,7 +282,8 @@ func bufferSize(cfg *config.Config, ports [2]Port) int {
 	return size
 }
 
-// stackConfig mirrors [interfaces] and [device] mss_clamp.
+// stackConfig mirrors [interfaces], [device] mss_clamp and, for the
+// trains of ESP in UDP, save_keys.
 func (r *Runtime) stackConfig() netstack.Config {
 	port := func(i int, pc config.Interface) netstack.PortConfig {
 		mtu := pc.MTU
@@ -300,6 +301,9 @@ func (r *Runtime) stackConfig() netstack.Config {
 		Pool:       r.pool,
 		Logger:     r.log,
 		NoMSSClamp: !r.cfg.Device.MSSClamp,
+		// With save_keys on, someone decrypts captures of the black
+		// link: one ESP packet per captured frame (netstack.Config).
+		NoESPTrains: r.keys != nil,
 	}
 	if r.cfg.Device.MSSClamp && r.cfg.Device.MSS > 0 {
 		// A fixed MSS: the overhead that makes IPv4 SYNs come out at
