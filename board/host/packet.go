@@ -538,28 +538,35 @@ func (n *packetNIC) send(bufs []*ipsec.Buffer, trains []netstack.Train) (int, er
 	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
-	sent, ti := 0, 0
+	sent, ti, singles := 0, 0, 0
 	for sent < len(bufs) {
 		msgs, iovs, frames := 0, 0, 0
 		for msgs < len(n.txMsgs) && sent+frames < len(bufs) {
-			t := netstack.Train{Frames: 1}
-			if trains != nil {
+			at := sent + frames
+			t, next := netstack.Train{Frames: 1}, ti
+			if singles == 0 && trains != nil {
 				if ti >= len(trains) {
 					break
 				}
-				t = trains[ti]
-			}
-			if t.Frames < 1 || sent+frames+t.Frames > len(bufs) {
-				// A caller's mistake: send the rest frame by frame.
-				trains, t = nil, netstack.Train{Frames: 1}
+				t, next = trains[ti], ti+1
+				switch {
+				case t.Frames < 1 || at+t.Frames > len(bufs):
+					// A caller's mistake: the rest goes frame by frame.
+					trains, t = nil, netstack.Train{Frames: 1}
+				case t.Kind != netstack.OffloadNone && !trainFits(bufs[at:at+t.Frames], t):
+					// So does a train whose frames do not hold its
+					// headers.
+					singles, t = t.Frames, netstack.Train{Frames: 1}
+				}
 			}
 			if iovs+1+t.Frames > len(n.txIov) {
 				break
 			}
-			n.buildMsg(msgs, bufs[sent+frames:sent+frames+t.Frames], t, iovs)
+			n.buildMsg(msgs, bufs[at:at+t.Frames], t, iovs)
 			msgs, iovs, frames = msgs+1, iovs+1+t.Frames, frames+t.Frames
-			if trains != nil {
-				ti++
+			ti = next
+			if singles > 0 {
+				singles--
 			}
 		}
 		if msgs == 0 {
@@ -600,6 +607,24 @@ func (n *packetNIC) send(bufs []*ipsec.Buffer, trains []netstack.Train) (int, er
 	}
 	n.stats.txFrames.Add(uint64(len(bufs)))
 	return len(bufs), nil
+}
+
+// trainFits reports whether every frame of train t holds its headers
+// and some payload, so that the iovecs can skip them.
+func trainFits(frames []*ipsec.Buffer, t netstack.Train) bool {
+	l4 := 20 // RFC 9293 §3.1
+	if t.Kind == netstack.OffloadUDP {
+		l4 = 8 // RFC 768
+	}
+	if len(frames) < 2 || t.HeaderLen < t.TransportOffset+l4 || t.TransportOffset < ethHeaderLen {
+		return false
+	}
+	for _, b := range frames {
+		if b.Len() <= t.HeaderLen {
+			return false
+		}
+	}
+	return true
 }
 
 // buildMsg makes message i of the batch from the frames of train t,

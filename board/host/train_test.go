@@ -330,3 +330,36 @@ func (c *capture) run() {
 	}
 	c.done <- r
 }
+
+// A train the kernel refuses is counted, and its kind is no longer
+// offered: the next ones would be refused too. gso_size 0xffff
+// (GSO_BY_FRAGS) is one the kernel never takes from a packet socket.
+// A train whose frames cannot hold its headers goes frame by frame.
+func TestPacketRefusedTrainWithdrawsKind(t *testing.T) {
+	needRoot(t)
+	nsA, nsB := newNS(t, "ra"), newNS(t, "rb")
+	vethPair(t, nsA, "r0", nsB, "r1")
+	pa := openIn(t, nsA, "r0", Options{})
+	so := pa.(netstack.SegmentOffload)
+	frames := splitFrames(t, buildFrame(false, protoUDP, make([]byte, 3000)), unix.VIRTIO_NET_HDR_GSO_UDP_L4, 1400)
+	bufs := make([]*ipsec.Buffer, len(frames))
+	for i, f := range frames {
+		bufs[i] = ipsec.NewBuffer(ipsec.DefaultBufferSize)
+		bufs[i].SetPacket(bufs[i].Headroom(), copy(bufs[i].Space(), f))
+	}
+	bad := netstack.Train{Kind: netstack.OffloadUDP, Frames: len(bufs), HeaderLen: 42, TransportOffset: 34, SegmentSize: 0xffff}
+	if n, err := so.WriteTrains(bufs, []netstack.Train{bad}); n != len(bufs) || err != nil {
+		t.Fatalf("WriteTrains: %d, %v", n, err)
+	}
+	s := pa.Stats()
+	if s.TxOffloadRefused != 1 || s.TxErrors != uint64(len(bufs)) || so.TxOffloads().Kinds.Has(netstack.OffloadUDP) || !so.TxOffloads().Kinds.Has(netstack.OffloadTCPv4) {
+		t.Fatalf("stats %+v, offloads %+v", s, so.TxOffloads())
+	}
+	short := netstack.Train{Kind: netstack.OffloadUDP, Frames: len(bufs), HeaderLen: 5000, TransportOffset: 34, SegmentSize: 1400}
+	if n, err := so.WriteTrains(bufs, []netstack.Train{short}); n != len(bufs) || err != nil {
+		t.Fatalf("WriteTrains: %d, %v", n, err)
+	}
+	if s2 := pa.Stats(); s2.TxErrors != s.TxErrors || s2.TxTrains != s.TxTrains || s2.TxFrames != s.TxFrames+uint64(len(bufs)) {
+		t.Fatalf("a train that does not fit its frames: stats %+v, before %+v", s2, s)
+	}
+}
