@@ -99,11 +99,12 @@ func Run(b Board, site fs.FS, o Options) int {
 		say("no trustworthy crypto engine: %v", err)
 		return ExitFailed
 	}
+	// A hardware engine that passed carries the ESP transforms it
+	// offers. The soft engine is Go's crypto, which the data plane uses
+	// directly without one.
+	var dataPlaneCrypto hw.Engine
 	if engine.Name() != hw.Soft().Name() {
-		// ipsec.Config takes no engine, so a hardware engine that
-		// passed its self-test still carries no traffic. Say so rather
-		// than let the line above suggest otherwise.
-		say("the data plane does not take a crypto engine: ESP runs on Go's crypto, not on %s", engine.Name())
+		dataPlaneCrypto = engine
 	}
 
 	cfg, err := LoadSite(site)
@@ -131,6 +132,7 @@ func Run(b Board, site fs.FS, o Options) int {
 	rt, err := runtime.New(cfg, runtime.Options{
 		Stderr:  out,
 		Version: o.Version,
+		Crypto:  dataPlaneCrypto,
 		OpenPort: func(l config.Link) (runtime.Port, error) {
 			name, ok := links[l]
 			if !ok {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bitw-dev/bitw/crypto/hw"
 	"github.com/bitw-dev/bitw/firmware/config"
 	"github.com/bitw-dev/bitw/firmware/control"
 	"github.com/bitw-dev/bitw/firmware/keylog"
@@ -81,6 +82,11 @@ type Options struct {
 	// Console, when set, serves the verbs on a terminal (the firmware's
 	// UART) and prints the ready line there.
 	Console *Console
+	// Crypto, when set, is the crypto engine that ESP SAs with
+	// ENCR_AES_CBC and AUTH_HMAC_SHA2_256_128 run on (ipsec.Config.Crypto):
+	// a board's hardware engine that passed its self-test (hw.Select).
+	// Nil keeps every transform on Go's crypto.
+	Crypto hw.Engine
 	// Tunnels, when set, is told the number of outbound Child SAs in the
 	// data plane whenever an SA is installed or deleted (the USB
 	// armory's LED shows whether a tunnel is up). It runs on the IKE
@@ -234,7 +240,10 @@ func New(cfg *config.Config, opts Options) (_ *Runtime, err error) {
 	}
 
 	r.events = make(chan ipsec.Event, eventQueueLen)
-	r.engine = ipsec.New(ipsec.Config{Now: r.engineNow, Events: r.events, Policy: cfg.Device.ProposalPolicy()})
+	r.engine = ipsec.New(ipsec.Config{Now: r.engineNow, Events: r.events, Policy: cfg.Device.ProposalPolicy(), Crypto: opts.Crypto})
+	if opts.Crypto != nil {
+		r.log.Info("ESP AES-CBC with HMAC-SHA2-256-128 runs on the crypto engine", "engine", opts.Crypto.Name(), "caps", opts.Crypto.Caps().String())
+	}
 	if err := r.installDevicePolicy(); err != nil {
 		return nil, err
 	}
