@@ -3,9 +3,12 @@
 # TCP iperf3 hostA -> hostB, ping round trip and gateway CPU for
 #   1 bitw <-> bitw, 2 bitw <-> strongSwan, 3 strongSwan <-> strongSwan
 #   (kernel-libipsec, aes128gcm16), 4 plain routing (the ceiling).
-# The last output line compares rows 1 and 3. Results and logs go to
-# bench/out/run-*/. Needs root; extra arguments go to the bench program
-# (e.g. -duration 10s -pings 20 -rows 3,4 -v).
+# Every tunnel row carries ESP in UDP 4500: strongSwan's kernel-libipsec
+# always encapsulates, and the bitw gateways run with encap = true to
+# match (-encap=false leaves row 1 on raw ESP). The last output line
+# compares rows 1 and 3. Results and logs go to bench/out/run-*/. Needs
+# root; extra arguments go to the bench program (e.g. -duration 10s
+# -pings 20 -rows 3,4 -pprof -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
