@@ -18,6 +18,7 @@ func TestNoAllocations(t *testing.T) {
 		{"aes128gcm16", protoESPSuite}, {"aes256gcm16", protoESPSuite}, {"chacha20poly1305", protoESPSuite},
 		{"aes128ccm16", protoESPSuite}, {"aes128gcm8", protoESPSuite}, {"aes128gmac", protoESPSuite},
 		{"aes128-sha256", protoESPSuite}, {"aes256-sha512", protoESPSuite}, {"aes128-aesxcbc", protoESPSuite},
+		{"aes128ctr-sha256", protoESPSuite}, {"aes256ctr-sha1", protoESPSuite},
 		{"sha256", protoAHSuite}, {"aes128gmac", protoAHSuite},
 	}
 	for _, c := range cases {

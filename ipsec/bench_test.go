@@ -19,7 +19,7 @@ import (
 // accounting, ESP in tunnel mode, SAD lookup, anti-replay and the inner
 // selector check. SetBytes is the inner packet size.
 func BenchmarkESPRoundTrip(b *testing.B) {
-	for _, kw := range []string{"aes128-sha256", "chacha20poly1305", "aes256gcm16", "aes128gcm16"} {
+	for _, kw := range []string{"aes128ctr-sha256", "aes128-sha256", "chacha20poly1305", "aes256gcm16", "aes128gcm16"} {
 		for _, n := range []int{64, 512, 1400} {
 			b.Run(fmt.Sprintf("%s/%d", kw, n), func(b *testing.B) {
 				tp := newPair(b, pairConfig{suite: suiteOf(b, kw, proposal.ProtoESP, false), mode: ModeTunnel})

@@ -2,6 +2,8 @@ package ipsec
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -200,15 +202,47 @@ const (
 func TestCTRKnownAnswers(t *testing.T) {
 	for i, v := range ctrKATs {
 		c := cipherFor(t, esp(proposal.EncrAESCTR, v.bits), h(t, v.key))
-		var sc scratch
 		p := h(t, v.pt)
-		c.encrypt(p, h(t, v.iv), &sc, 0)
+		c.encrypt(p, h(t, v.iv), 0)
 		if !bytes.Equal(p, h(t, v.ct)) {
 			t.Fatalf("RFC 3686 vector %d:\n got %x\nwant %s", i+1, p, v.ct)
 		}
-		c.decrypt(p, h(t, v.iv), &sc, 0)
+		c.decrypt(p, h(t, v.iv), 0)
 		if !bytes.Equal(p, h(t, v.pt)) {
 			t.Fatalf("RFC 3686 vector %d: decryption gave %x", i+1, p)
+		}
+	}
+}
+
+// TestCTRAgainstStream checks the batched keystream against crypto/cipher's
+// own CTR mode over the RFC 3686 counter block, for lengths around every
+// batch boundary and whole packets, with a fresh IV each time.
+func TestCTRAgainstStream(t *testing.T) {
+	rnd := newTestRand(3)
+	for _, bits := range []uint16{128, 192, 256} {
+		key := make([]byte, bits/8+4)
+		rnd.Read(key)
+		c := cipherFor(t, esp(proposal.EncrAESCTR, bits), key)
+		blk, err := aes.NewCipher(key[:bits/8])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lengths := []int{0, 1, 15, 16, 17, 1400, 1500, 9000, 65535}
+		for n := ctrBatch*aes.BlockSize - 17; n <= 2*ctrBatch*aes.BlockSize+17; n++ {
+			lengths = append(lengths, n)
+		}
+		for _, n := range lengths {
+			iv := make([]byte, 8)
+			rnd.Read(iv)
+			p := make([]byte, n)
+			rnd.Read(p)
+			counter := append(append(append([]byte(nil), key[bits/8:]...), iv...), 0, 0, 0, 1)
+			want := make([]byte, n)
+			cipher.NewCTR(blk, counter).XORKeyStream(want, p)
+			c.encrypt(p, iv, uint32(n))
+			if !bytes.Equal(p, want) {
+				t.Fatalf("AES-%d, %d octets: keystream differs from cipher.NewCTR", bits, n)
+			}
 		}
 	}
 }
@@ -225,13 +259,12 @@ var cbcKATs = []struct{ key, iv, pt, ct string }{
 func TestCBCKnownAnswers(t *testing.T) {
 	for i, v := range cbcKATs {
 		c := cipherFor(t, esp(proposal.EncrAESCBC, 128), h(t, v.key))
-		var sc scratch
 		p := h(t, v.pt)
-		c.encrypt(p, h(t, v.iv), &sc, 0)
+		c.encrypt(p, h(t, v.iv), 0)
 		if !bytes.Equal(p, h(t, v.ct)) {
 			t.Fatalf("RFC 3602 case %d:\n got %x\nwant %s", i+1, p, v.ct)
 		}
-		c.decrypt(p, h(t, v.iv), &sc, 0)
+		c.decrypt(p, h(t, v.iv), 0)
 		if !bytes.Equal(p, h(t, v.pt)) {
 			t.Fatalf("RFC 3602 case %d: decryption gave %x", i+1, p)
 		}

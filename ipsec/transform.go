@@ -47,7 +47,7 @@ const (
 	kindGCM8                   // GCM with an 8-octet ICV, which crypto/cipher does not offer
 	kindGMAC                   // ENCR_NULL_AUTH_AES_GMAC (RFC 4543 §3)
 	kindCBC                    // AES-CBC, 3DES-CBC with random IVs
-	kindCTR                    // AES-CTR (RFC 3686)
+	kindCTR                    // AES-CTR (RFC 3686), keystream in work slots
 	kindNull                   // ENCR_NULL (RFC 2410)
 )
 
@@ -67,7 +67,7 @@ type espCipher struct {
 	align   int // padding boundary, RFC 4303 §2.4; for CBC the block size
 	icvLen  int
 	integ   *integrity // non-AEAD kinds
-	work    *workPool  // CCM AEADs, CBC modes and GCM-8 scratch
+	work    *workPool  // CCM AEADs, CBC modes, CTR and GCM-8 scratch
 	// tailSlack is the capacity seal needs past the packet: GCM-8 writes
 	// the full tag before it is truncated.
 	tailSlack int
@@ -161,7 +161,10 @@ func newESPCipher(s proposal.Suite, encKey, integKey []byte, rnd io.Reader, eng 
 		}
 	case proposal.EncrAESCTR:
 		c.kind = kindCTR
-		c.block, err = aes.NewCipher(key)
+		if c.block, err = aes.NewCipher(key); err != nil {
+			return nil, err
+		}
+		c.work = newWorkPool(func(w *workSlot) { w.ctr = new(ctrScratch) })
 	case proposal.EncrNull:
 		c.kind = kindNull
 	default:
@@ -207,6 +210,7 @@ type workSlot struct {
 	aead   cipher.AEAD
 	cbcEnc cipher.BlockMode
 	cbcDec cipher.BlockMode
+	ctr    *ctrScratch // AES-CTR only
 	sum    [64]byte
 	buf    []byte
 	_      [64]byte // keeps neighbouring slots off one cache line
@@ -413,7 +417,7 @@ func (c *espCipher) sealOther(w []byte, off int, seq uint64, esn bool, sc *scrat
 		if c.offload != nil {
 			return c.sealOffload(esp, ivEnd, icvOff, seq, esn)
 		}
-		c.encrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
+		c.encrypt(esp[ivEnd:icvOff], iv, uint32(seq))
 		c.authenticate(esp, icvOff, seq, esn)
 	}
 	return true
@@ -468,7 +472,7 @@ func (c *espCipher) openOther(w []byte, off int, seq uint64, esn bool, sc *scrat
 	if c.kind == kindCBC && (icvOff-ivEnd)%c.align != 0 {
 		return DropAuth
 	}
-	c.decrypt(esp[ivEnd:icvOff], iv, sc, uint32(seq))
+	c.decrypt(esp[ivEnd:icvOff], iv, uint32(seq))
 	return DropNone
 }
 
@@ -616,14 +620,7 @@ func (c *espCipher) verify(esp []byte, icvOff int, seq uint64, esn bool, sc *scr
 	return ok
 }
 
-// ctrBlock builds the RFC 3686 §4 counter block: nonce || IV || 1.
-func (c *espCipher) ctrBlock(sc *scratch, iv []byte) []byte {
-	n := c.nonce(sc, iv)
-	binary.BigEndian.PutUint32(sc[scNonce+12:], 1)
-	return n[:16]
-}
-
-func (c *espCipher) encrypt(p, iv []byte, sc *scratch, hint uint32) {
+func (c *espCipher) encrypt(p, iv []byte, hint uint32) {
 	switch c.kind {
 	case kindCBC:
 		w := c.work.get(hint)
@@ -631,11 +628,11 @@ func (c *espCipher) encrypt(p, iv []byte, sc *scratch, hint uint32) {
 		w.cbcEnc.CryptBlocks(p, p)
 		w.put()
 	case kindCTR:
-		cipher.NewCTR(c.block, c.ctrBlock(sc, iv)).XORKeyStream(p, p)
+		c.xorCTR(p, iv, hint)
 	}
 }
 
-func (c *espCipher) decrypt(p, iv []byte, sc *scratch, hint uint32) {
+func (c *espCipher) decrypt(p, iv []byte, hint uint32) {
 	switch c.kind {
 	case kindCBC:
 		w := c.work.get(hint)
@@ -643,6 +640,6 @@ func (c *espCipher) decrypt(p, iv []byte, sc *scratch, hint uint32) {
 		w.cbcDec.CryptBlocks(p, p)
 		w.put()
 	case kindCTR:
-		cipher.NewCTR(c.block, c.ctrBlock(sc, iv)).XORKeyStream(p, p)
+		c.xorCTR(p, iv, hint)
 	}
 }
