@@ -341,7 +341,7 @@ func (e *Engine) inboundAH(b *Buffer, h *ipHeader) InResult {
 	nh := ah[ahNextHeader]
 	start := ahOff + ahLen
 	if sa.mode == ModeTunnel {
-		return e.decapTunnel(sa, b, pkt, start, pkt[start:], nh, seq)
+		return e.decapTunnel(sa, b, start, pkt[start:], nh, seq, ecnOf(pkt))
 	}
 	return e.decapTransport(sa, b, h, start, len(pkt)-start, nh, seq, false)
 }

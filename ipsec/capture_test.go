@@ -62,7 +62,7 @@ func TestStrongSwanCapture(t *testing.T) {
 		}
 		inner := b.Bytes()
 		var h ipHeader
-		if !parseIP(inner, &h) || h.proto != protoICMP || h.total != len(inner) {
+		if !parseIP(inner, &h, true) || h.proto != protoICMP || h.total != len(inner) {
 			t.Fatalf("packet %d: inner packet %x", i, inner)
 		}
 		if src := h.srcK.addr(h.v6); !netA.Contains(src) && !netB.Contains(src) || inner[h.l4] != 8 && inner[h.l4] != 0 {

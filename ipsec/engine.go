@@ -552,6 +552,14 @@ func (e *Engine) dropOut(r DropReason) OutResult {
 	return OutResult{Verdict: VerdictDrop, Reason: r}
 }
 
+// dropOutMTU is dropOut with the MTU that DropTooBig reports.
+//
+//go:noinline
+func (e *Engine) dropOutMTU(r DropReason, mtu int) OutResult {
+	e.drops[r].Add(1)
+	return OutResult{Verdict: VerdictDrop, Reason: r, MTU: mtu}
+}
+
 //go:noinline
 func (e *Engine) dropIn(r DropReason, spi uint32) InResult {
 	e.drops[r].Add(1)

@@ -91,5 +91,5 @@ func (e *Engine) acquire(ent *spdEntry, f *flow) {
 	}
 	ent.st.acquired.Store(true)
 	e.send(Event{Kind: EventAcquire, ReqID: ent.pol.ReqID, Policy: ent.id, Packet: PacketSelector{
-		Src: f.srcK.addr(f.v6), Dst: f.dstK.addr(f.v6), Proto: f.proto, SrcPort: f.srcPort, DstPort: f.dstPort}})
+		Src: f.srcK.addr(f.v6), Dst: f.dstK.addr(f.v6), Proto: f.proto, SrcPort: uint16(f.srcPort), DstPort: uint16(f.dstPort)}})
 }

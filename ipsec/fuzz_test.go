@@ -133,7 +133,7 @@ func fuzzInbound(t *testing.T, pkt []byte) {
 		}
 	case VerdictForward:
 		var h ipHeader
-		if r.Reason != DropNone || drops != 0 || !parseIP(b.Bytes(), &h) || h.total != b.Len() {
+		if r.Reason != DropNone || drops != 0 || !parseIP(b.Bytes(), &h, true) || h.total != b.Len() {
 			t.Fatalf("forwarded %+v: %x", r, b.Bytes())
 		}
 	case VerdictLocal:

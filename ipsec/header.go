@@ -243,8 +243,8 @@ func addrFrom(b []byte) netip.Addr {
 }
 
 // ipHeader is what the data path needs from a validated outer or inner IP
-// header: the selector view (flow, ports filled in by flowOf), where the
-// upper-layer protocol starts and which field names it.
+// header: the selector view (flow), where the upper-layer protocol starts
+// and which field names it.
 type ipHeader struct {
 	flow
 	// l4 is the offset of the upper-layer header.
@@ -260,34 +260,36 @@ type ipHeader struct {
 }
 
 // parseIP validates the IP header at the start of pkt (bounds only) and
-// fills h. It walks IPv6 extension headers up to the first one that is not
-// hop-by-hop, routing or destination options; a fragment header ends the
-// walk with h.fragment set and proto naming the fragment's payload.
-func parseIP(pkt []byte, h *ipHeader) bool {
-	if len(pkt) < 1 {
+// fills h; with ports set, the selector view's ports too, which the outer
+// header of an inbound packet does not need. It walks IPv6 extension
+// headers up to the first one that is not hop-by-hop, routing or
+// destination options; a fragment header ends the walk with h.fragment
+// set and proto naming the fragment's payload.
+func parseIP(pkt []byte, h *ipHeader, ports bool) bool {
+	if len(pkt) < ipv4MinLen { // an IPv6 header is longer still
 		return false
 	}
 	switch pkt[0] >> 4 {
 	case 4:
-		if len(pkt) < ipv4MinLen {
-			return false
-		}
-		ihl := int(pkt[0]&0x0f) * 4
-		total := int(binary.BigEndian.Uint16(pkt[ipv4TotalLen:]))
+		// Field by field: a composite literal stored through h would be
+		// built on the stack and copied.
+		a := (*[ipv4MinLen]byte)(pkt)
+		ihl := int(a[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(a[ipv4TotalLen:]))
 		if ihl < ipv4MinLen || total < ihl || total > len(pkt) {
 			return false
 		}
+		frag := binary.BigEndian.Uint16(a[ipv4Flags:])
+		h.srcK = addrKey{lo: uint64(binary.BigEndian.Uint32(a[ipv4Src:]))}
+		h.dstK = addrKey{lo: uint64(binary.BigEndian.Uint32(a[ipv4Dst:]))}
 		h.v6 = false
-		h.srcK = keyFrom(pkt[ipv4Src : ipv4Src+4])
-		h.dstK = keyFrom(pkt[ipv4Dst : ipv4Dst+4])
-		h.proto = pkt[ipv4Proto]
-		h.nhOff = ipv4Proto
+		h.proto = a[ipv4Proto]
+		h.famProto = uint16(a[ipv4Proto])
 		h.l4 = ihl
+		h.nhOff = ipv4Proto
 		h.total = total
-		frag := binary.BigEndian.Uint16(pkt[ipv4Flags:])
 		h.fragment = frag&(ipv4FragOffMask|uint16(ipv4FlagMF)<<8) != 0
 		h.laterFrag = frag&ipv4FragOffMask != 0
-		return true
 	case 6:
 		if len(pkt) < ipv6Len {
 			return false
@@ -301,9 +303,24 @@ func parseIP(pkt []byte, h *ipHeader) bool {
 		h.dstK = keyFrom(pkt[ipv6Dst : ipv6Dst+16])
 		h.total = total
 		h.fragment, h.laterFrag = false, false
-		return walkIPv6(pkt[:total], h)
+		if !walkIPv6(pkt[:total], h) {
+			return false
+		}
+		h.famProto = famProto(true, h.proto)
+	default:
+		return false
 	}
-	return false
+	if !ports {
+		return true
+	}
+	// TCP and UDP, the common case, here; every protocol in setPorts.
+	if l4 := pkt[h.l4:h.total]; (h.proto == protoUDP || h.proto == protoTCP) && len(l4) >= 4 && !h.laterFrag {
+		h.srcPort = uint32(binary.BigEndian.Uint16(l4))
+		h.dstPort = uint32(binary.BigEndian.Uint16(l4[2:]))
+		return true
+	}
+	setPorts(h, pkt[:h.total])
+	return true
 }
 
 // walkIPv6 follows the extension header chain of a bounds-checked IPv6
@@ -358,45 +375,46 @@ func (k addrKey) addr(v6 bool) netip.Addr {
 // protocol and ports. For ICMP and ICMPv6 both ports carry type<<8|code,
 // the encoding IKEv2 traffic selectors use (RFC 7296 §3.13.1).
 type flow struct {
-	srcK, dstK       addrKey // the addresses, as integers
-	v6               bool
-	proto            uint8 // after the IPv6 extension headers walked
-	srcPort, dstPort uint16
-	// portsKnown is false for non-initial fragments and truncated
-	// headers; such packets match only selectors with ANY ports
-	// (RFC 4301 §4.4.1, OPAQUE).
-	portsKnown bool
+	srcK, dstK addrKey // the addresses, as integers
+	v6         bool
+	proto      uint8 // after the IPv6 extension headers walked
+	famProto   uint16
+	// srcPort and dstPort are portUnknown for non-initial fragments and
+	// truncated headers; such packets match only selectors with ANY
+	// ports (RFC 4301 §4.4.1, OPAQUE).
+	srcPort, dstPort uint32
 }
 
-// flowOf fills in the ports of a packet whose IP header h has been
-// parsed.
-func flowOf(pkt []byte, h *ipHeader) {
+// portUnknown stands for the ports of a packet that shows none: it lies
+// outside every port range but the full one.
+const portUnknown = 1 << 16
+
+// setPorts fills in the ports of h from the upper-layer header in pkt,
+// the packet up to its length field's end.
+func setPorts(h *ipHeader, pkt []byte) {
 	f := &h.flow
-	f.srcPort, f.dstPort, f.portsKnown = 0, 0, false
+	f.srcPort, f.dstPort = portUnknown, portUnknown
 	if h.laterFrag {
 		return
 	}
-	l4 := pkt[h.l4:h.total]
+	l4 := pkt[h.l4:]
 	switch h.proto {
 	case protoTCP, protoUDP, protoSCTP, protoUDPLite, protoDCCP:
 		if len(l4) >= 4 {
-			f.srcPort = binary.BigEndian.Uint16(l4)
-			f.dstPort = binary.BigEndian.Uint16(l4[2:])
-			f.portsKnown = true
+			f.srcPort = uint32(binary.BigEndian.Uint16(l4))
+			f.dstPort = uint32(binary.BigEndian.Uint16(l4[2:]))
 		}
 	case protoICMP, protoICMPv6:
 		if len(l4) >= 2 {
-			tc := uint16(l4[0])<<8 | uint16(l4[1])
+			tc := uint32(l4[0])<<8 | uint32(l4[1])
 			f.srcPort, f.dstPort = tc, tc
-			f.portsKnown = true
 		}
 	case protoMobility:
 		// RFC 4301 §4.4.1.1: the Mobility Header type is a selector,
 		// carried like ICMP's in the high octet.
 		if len(l4) >= 3 {
-			f.srcPort = uint16(l4[2]) << 8
+			f.srcPort = uint32(l4[2]) << 8
 			f.dstPort = f.srcPort
-			f.portsKnown = true
 		}
 	}
 }

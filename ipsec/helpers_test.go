@@ -103,7 +103,7 @@ func ipPacket(src, dst netip.Addr, proto uint8, l4 []byte) []byte {
 // extension headers or options.
 func setL4Checksum(pkt []byte) {
 	var h ipHeader
-	if !parseIP(pkt, &h) {
+	if !parseIP(pkt, &h, true) {
 		panic("bad packet")
 	}
 	seg := pkt[h.l4:h.total]

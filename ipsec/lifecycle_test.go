@@ -355,9 +355,9 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := sel.compile()
-	pkt := func(src, dst string, proto uint8, sport uint16) *flow {
+	pkt := func(src, dst string, proto uint8, sport uint32) *flow {
 		s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
-		return &flow{srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, srcPort: sport, dstPort: 9, portsKnown: true}
+		return &flow{srcK: keyOf(s), dstK: keyOf(d), v6: s.Is6(), proto: proto, famProto: famProto(s.Is6(), proto), srcPort: sport, dstPort: 9}
 	}
 	for _, c := range []struct {
 		f    *flow
@@ -375,8 +375,8 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		}
 	}
 	// A non-initial fragment has no ports: it matches only ANY ports.
-	frag := pkt("10.1.0.1", "172.16.0.5", protoSCTP, 0)
-	frag.portsKnown = false
+	frag := pkt("10.1.0.1", "172.16.0.5", protoSCTP, portUnknown)
+	frag.dstPort = portUnknown
 	if s.matchOut(frag) {
 		t.Error("fragment matched a port selector")
 	}
@@ -396,8 +396,7 @@ func TestSelectorsMultihomedSCTP(t *testing.T) {
 		want bool
 	}{{8, true}, {0, false}, {3, false}} {
 		p := ipPacket(hostA4, hostB4, protoICMP, []byte{c.typ, 0, 0, 0})
-		parseIP(p, &h)
-		flowOf(p, &h)
+		parseIP(p, &h, true)
 		if echoM.matchOut(&h.flow) != c.want {
 			t.Errorf("ICMP type %d: %v", c.typ, !c.want)
 		}

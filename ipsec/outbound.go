@@ -16,14 +16,13 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	}
 	pkt := b.Bytes()
 	var h ipHeader
-	if !parseIP(pkt, &h) {
+	if !parseIP(pkt, &h, true) {
 		return e.dropOut(DropMalformed)
 	}
 	if h.total < len(pkt) {
 		b.Truncate(h.total) // link-layer padding
 		pkt = pkt[:h.total]
 	}
-	flowOf(pkt, &h)
 	ent := e.tables.Load().lookupOut(&h.flow)
 	if ent == nil {
 		return e.dropOut(DropPolicyDiscard)
@@ -43,7 +42,14 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 	if sa.ah != nil {
 		return e.outboundAH(sa, b, &h, mtu)
 	}
-	return e.outboundESP(sa, b, pkt, &h, mtu, false)
+	p, r, fit := e.outboundESP(sa, b, &h, mtu, false)
+	switch {
+	case r != DropNone:
+		return e.dropOutMTU(r, fit)
+	case sa.mode == ModeTunnel:
+		return OutResult{Verdict: VerdictForward, NextHop: p.dst}
+	}
+	return OutResult{Verdict: VerdictForward, NextHop: h.dstK.addr(h.v6)}
 }
 
 // Dummy fills b, which must be empty, with an ESP dummy packet (RFC 4303
@@ -68,20 +74,24 @@ func (e *Engine) Dummy(b *Buffer, k SAKey, n, mtu int) OutResult {
 		return e.dropOut(DropNoRoom)
 	}
 	clear(p)
-	return e.outboundESP(sa, b, b.Bytes(), nil, mtu, true)
+	path, r, fit := e.outboundESP(sa, b, nil, mtu, true)
+	if r != DropNone {
+		return e.dropOutMTU(r, fit)
+	}
+	return OutResult{Verdict: VerdictForward, NextHop: path.dst}
 }
 
-// innerFacts are the inner header fields a tunnel's outer header copies.
+// innerFacts are the inner header fields a tunnel's outer header copies:
+// the TOS octet (DSCP and ECN) and whether DF is set.
 type innerFacts struct {
-	dscp, ecn uint8
-	df        bool
+	tos uint8
+	df  bool
 }
 
 func innerFactsOf(pkt []byte, v6 bool) innerFacts {
 	// An IPv6 packet is never fragmented en route, so its outer IPv4
 	// header says DF too (RFC 4301 §8.1 leaves DF to the SA).
-	tos := tosOf(pkt)
-	return innerFacts{dscp: tos >> 2, ecn: tos & 3, df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0}
+	return innerFacts{tos: tosOf(pkt), df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0}
 }
 
 // maxIPLen is the largest packet an IPv4 total length (or an IPv6
@@ -95,24 +105,25 @@ func outerHeaderLen(p *path) int {
 	return ipv6Len
 }
 
-// outboundESP encapsulates b, which holds pkt, in ESP. A dummy packet has
-// no IP header of its own (h is nil): it is framed like a tunnel packet
-// with next header 59 in either mode, since its outer header is all a
-// receiver sees.
-func (e *Engine) outboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, mtu int, dummy bool) OutResult {
+// outboundESP encapsulates the packet in b in ESP. A dummy packet has no
+// IP header of its own (h is nil): it is framed like a tunnel packet with
+// next header 59 in either mode, since its outer header is all a receiver
+// sees. It returns the path the packet was built for, whose destination
+// is the next hop in tunnel mode, or the reason to drop it, not yet
+// counted, with the largest inner packet that fits for DropTooBig. (The
+// caller builds the OutResult: returning one costs more than the header.)
+func (e *Engine) outboundESP(sa *assoc, b *Buffer, h *ipHeader, mtu int, dummy bool) (*path, DropReason, int) {
 	c := sa.esp
 	p := sa.path.Load()
+	n := b.tail - b.head
 	tunnel := sa.mode == ModeTunnel || dummy
-	udp := 0
-	if p.encap.Enabled() {
-		udp = udpLen
-	}
+	udp := p.udpLen
 	// hdr is the IP header in front of ESP: the new outer header in
 	// tunnel mode, the packet's own in transport mode.
 	var hdr, payload int
 	var nh uint8
 	if tunnel {
-		hdr, payload, nh = outerHeaderLen(p), len(pkt), protoIPv4
+		hdr, payload, nh = p.hdrLen, n, protoIPv4
 		switch {
 		case dummy:
 			nh = protoNoNext
@@ -121,9 +132,9 @@ func (e *Engine) outboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, mtu 
 		}
 	} else {
 		if r := transportCheck(h, p); r != DropNone {
-			return e.dropOut(r)
+			return nil, r, 0
 		}
-		hdr, payload, nh = h.l4, len(pkt)-h.l4, h.proto
+		hdr, payload, nh = h.l4, n-h.l4, h.proto
 	}
 	pre := udp + espHeaderLen + c.ivLen
 	padded := roundUp(payload+espTrailerLen, c.align)
@@ -133,8 +144,7 @@ func (e *Engine) outboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, mtu 
 		if !tunnel {
 			fit += hdr
 		}
-		e.drops[DropTooBig].Add(1)
-		return OutResult{Verdict: VerdictDrop, Reason: DropTooBig, MTU: max(fit, 0)}
+		return nil, DropTooBig, max(fit, 0)
 	}
 	tail := padded - payload + c.icvLen
 	tfc := 0
@@ -146,77 +156,106 @@ func (e *Engine) outboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, mtu 
 	if tunnel {
 		head += hdr
 	}
-	if b.Headroom() < head || b.Tailroom() < tail+tfc+c.tailSlack {
-		return e.dropOut(DropNoRoom)
+	if b.head < head || len(b.buf)-b.tail < tail+tfc+c.tailSlack {
+		return nil, DropNoRoom, 0
 	}
-	seq, r := e.account(sa, len(pkt))
-	if r != DropNone {
-		return e.dropOut(r)
-	}
-	var in innerFacts
-	if tunnel && !dummy {
-		in = innerFactsOf(pkt, h.v6)
-	}
-
-	// Trailer (RFC 4303 §2.4-2.6): TFC padding, then padding 1, 2, 3...
-	t := b.Extend(tfc + tail)
-	if tfc > 0 {
-		clear(t[:tfc])
-	}
-	pad := padded - payload - espTrailerLen
-	for i := 0; i < pad; i++ {
-		t[tfc+i] = byte(i + 1)
-	}
-	t[tfc+pad] = byte(pad)
-	t[tfc+pad+1] = nh
-
-	var w []byte // the ESP packet with octets before it that seal may borrow
-	var off int
-	if tunnel {
-		b.Push(espHeaderLen + c.ivLen)
-		w, off = b.buf[b.head-4:b.tail], 4
+	// account's work, its common case inline: no byte or packet limits,
+	// the SA live.
+	var seq uint64
+	if sa.countLimits || sa.state.Load()&(stateHard|stateExhausted) != 0 {
+		var r DropReason
+		if seq, r = e.account(sa, n); r != DropNone {
+			return nil, r, 0
+		}
 	} else {
-		b.Push(pre)
-		pk := b.Bytes()
-		copy(pk[:hdr], pk[pre:pre+hdr])
-		w, off = pk, hdr+udp
-	}
-	esp := w[off:]
-	binary.BigEndian.PutUint32(esp[espSPI:], sa.key.SPI)
-	binary.BigEndian.PutUint32(esp[espSeq:], uint32(seq))
-	if c.kind == kindAEAD {
-		binary.BigEndian.PutUint64(esp[espHeaderLen:], seq)
-	} else if c.writeIV(esp[espHeaderLen:espHeaderLen+c.ivLen], seq) != nil {
-		return e.dropOut(DropRandom)
-	}
-	if !c.seal(w, off, seq, sa.esn, &b.scratch) {
-		return e.dropOut(DropCrypto)
+		sa.outBytes.Add(uint64(n))
+		var ok bool
+		if seq, ok = sa.nextSeq(); !ok {
+			return nil, e.seqExhausted(sa, n), 0
+		}
 	}
 
+	// The finished packet will be buf[start:end], its ESP header at esp:
+	// in tunnel mode right before the inner packet, in transport mode
+	// after the packet's own header, which moves down to make room.
+	buf := b.buf
+	start, end := b.head-head, b.tail+tfc+tail
+	esp := b.head - espHeaderLen - c.ivLen
 	if tunnel {
+		var in innerFacts
+		if !dummy {
+			in = innerFactsOf(buf[b.head:b.tail], h.v6)
+		}
+		sa.writeOuter(buf[start:start+hdr], p, end-start, seq, in)
 		if udp != 0 {
-			writeUDP(b.Push(udpLen), p.encap, b.Len())
+			writeUDP(buf[esp-udpLen:esp], p.encap, end-esp+udpLen)
 		}
-		o := b.Push(hdr)
-		sa.writeOuter(o, p, b.Len(), seq, in)
-		if udp != 0 && p.dst.Is6() {
-			setUDP6Checksum(b.Bytes(), hdr)
-		}
-		return OutResult{Verdict: VerdictForward, NextHop: p.dst}
-	}
-	pk := b.Bytes()
-	if udp != 0 {
-		writeUDP(pk[hdr:], p.encap, len(pk)-hdr)
-		pk[h.nhOff] = protoUDP
 	} else {
-		pk[h.nhOff] = protoESP
+		copy(buf[start:start+hdr], buf[b.head:b.head+hdr])
+		esp = start + hdr + udp
+		pk := buf[start:end]
+		if udp != 0 {
+			writeUDP(pk[hdr:], p.encap, len(pk)-hdr)
+			pk[h.nhOff] = protoUDP
+		} else {
+			pk[h.nhOff] = protoESP
+		}
+		setIPLength(pk, h.v6)
 	}
-	setIPLength(pk, h.v6)
-	if udp != 0 && h.v6 {
-		setUDP6Checksum(pk, hdr)
+
+	// Trailer (RFC 4303 §2.4-2.6): TFC padding, then padding 1, 2, 3...,
+	// pad length and next header. Short padding, all that counter modes
+	// need, goes in as one word; the octets it writes past the trailer
+	// belong to the ICV, which sealing writes afterwards.
+	pad := padded - payload - espTrailerLen
+	t := buf[b.tail+tfc : end]
+	if pad < len(trailerWords) && len(t) >= 8 {
+		binary.LittleEndian.PutUint64(t, trailerWords[pad]|uint64(nh)<<(8*(pad+1)))
+	} else {
+		for i := range t[:pad] {
+			t[i] = byte(i + 1)
+		}
+		t[pad] = byte(pad)
+		t[pad+1] = nh
 	}
-	return OutResult{Verdict: VerdictForward, NextHop: h.dstK.addr(h.v6)}
+	if tfc > 0 {
+		clear(buf[b.tail : b.tail+tfc])
+	}
+
+	eh := (*[espHeaderLen + 8]byte)(buf[esp:])
+	binary.BigEndian.PutUint32(eh[espSPI:], sa.key.SPI)
+	binary.BigEndian.PutUint32(eh[espSeq:], uint32(seq))
+	if c.kind == kindAEAD {
+		// seal's common case inline (GCM-12/16, ChaCha20-Poly1305):
+		// IV = sequence number.
+		binary.BigEndian.PutUint64(eh[espHeaderLen:], seq)
+		ad := eh[:espHeaderLen]
+		if sa.esn {
+			ad = aad(eh[:], seq, true, &b.scratch)
+		}
+		pt := buf[esp+espHeaderLen+8 : end-c.icvLen]
+		c.aead.Seal(pt[:0], c.nonce(&b.scratch, eh[espHeaderLen:]), pt, ad)
+	} else {
+		if c.writeIV(buf[esp+espHeaderLen:esp+espHeaderLen+c.ivLen], seq) != nil {
+			return nil, DropRandom, 0
+		}
+		// seal may borrow the 4 octets before the ESP header (UDP or IP
+		// header, restored).
+		if !c.seal(buf[esp-4:end], 4, seq, sa.esn, &b.scratch) {
+			return nil, DropCrypto, 0
+		}
+	}
+	b.head, b.tail = start, end
+	if udp != 0 && !p.v4 {
+		setUDP6Checksum(buf[start:end], hdr)
+	}
+	return p, DropNone, 0
 }
+
+// trailerWords[n] is the ESP trailer with n octets of padding, as a
+// little-endian word: 1, 2, ... n, then the pad length; the next header
+// goes into the octet after.
+var trailerWords = [7]uint64{0x00, 0x0101, 0x020201, 0x03030201, 0x0404030201, 0x050504030201, 0x06060504030201}
 
 // setUDP6Checksum fills in the UDP checksum of ESP-in-UDP over IPv6. RFC
 // 3948's zero checksum is an IPv4 rule: IPv6 receivers drop UDP with a
@@ -268,16 +307,24 @@ func (e *Engine) account(sa *assoc, n int) (uint64, DropReason) {
 	}
 	seq, ok := sa.nextSeq()
 	if !ok {
-		sa.outBytes.Add(-uint64(n))
-		if sa.setState(stateExhausted) {
-			e.saEvent(EventSeqExhausted, sa, LimitNone)
-		}
-		return 0, DropSeqExhausted
+		return 0, e.seqExhausted(sa, n)
 	}
 	if sa.countLimits {
 		e.counted(sa, bytes, seq-sa.initialSeq)
 	}
 	return seq, DropNone
+}
+
+// seqExhausted takes back the n octets counted for a packet that found
+// the sequence numbers used up, and stops the SA.
+//
+//go:noinline
+func (e *Engine) seqExhausted(sa *assoc, n int) DropReason {
+	sa.outBytes.Add(-uint64(n))
+	if sa.setState(stateExhausted) {
+		e.saEvent(EventSeqExhausted, sa, LimitNone)
+	}
+	return DropSeqExhausted
 }
 
 // counted applies the lifetimes to an SA's counts after a packet: the
@@ -318,21 +365,18 @@ func writeUDP(u []byte, enc UDPEncap, n int) {
 // hop limit from the SA, DF per policy, and an IPv4 ID derived from the
 // sequence number, which does not repeat within 65536 packets of the SA.
 func (sa *assoc) writeOuter(o []byte, p *path, total int, seq uint64, in innerFacts) {
-	dscp, ecn := in.dscp, in.ecn
-	if sa.outer.SetDSCP {
-		dscp = sa.outer.DSCP
-	}
-	if sa.outer.ECN == ECNCompat {
-		ecn = ecnNotECT
-	}
-	tos := dscp<<2 | ecn
+	tos := in.tos&sa.tosKeep | sa.tosSet
 	if p.v4 {
 		h := (*[ipv4MinLen]byte)(o)
-		*h = [ipv4MinLen]byte(p.hdr[:ipv4MinLen])
+		// The template in three word copies, which stay inline where
+		// an array copy would call memmove.
+		binary.LittleEndian.PutUint64(h[0:8], binary.LittleEndian.Uint64(p.hdr[0:8]))
+		binary.LittleEndian.PutUint64(h[8:16], binary.LittleEndian.Uint64(p.hdr[8:16]))
+		binary.LittleEndian.PutUint32(h[16:20], binary.LittleEndian.Uint32(p.hdr[16:20]))
 		id := uint16(seq) + sa.ipIDBase
-		var flags byte
-		if sa.outer.DF == DFSet || sa.outer.DF == DFCopy && in.df {
-			flags = ipv4FlagDF
+		flags := sa.dfSet
+		if in.df {
+			flags |= sa.dfCopy
 		}
 		h[ipv4TOS] = tos
 		binary.BigEndian.PutUint16(h[ipv4TotalLen:], uint16(total))

@@ -204,6 +204,8 @@ type path struct {
 	srcK, dstK addrKey // the addresses as keys, for lookups
 	encap      UDPEncap
 	v4         bool
+	udpLen     int // udpLen with encap, else 0
+	hdrLen     int // the outer header's length
 	// hdr is the tunnel's outer header as far as the path fixes it:
 	// version, TTL or hop limit, protocol and addresses; the rest is
 	// zero. sum is the IPv4 checksum's sum over those fields.
@@ -214,7 +216,13 @@ type path struct {
 // newPath builds sa's path toward dst. The outer protocol is ESP, or UDP
 // when encapsulating, or AH.
 func (sa *assoc) newPath(src, dst netip.Addr, encap UDPEncap) *path {
-	p := &path{src: src, dst: dst, srcK: keyOf(src), dstK: keyOf(dst), encap: encap, v4: dst.Is4()}
+	p := &path{src: src, dst: dst, srcK: keyOf(src), dstK: keyOf(dst), encap: encap, v4: dst.Is4(), hdrLen: ipv6Len}
+	if p.v4 {
+		p.hdrLen = ipv4MinLen
+	}
+	if encap.Enabled() {
+		p.udpLen = udpLen
+	}
 	proto := byte(protoESP)
 	switch {
 	case sa.ah != nil:
@@ -248,21 +256,26 @@ func (sa *assoc) newPath(src, dst netip.Addr, encap UDPEncap) *path {
 type assoc struct {
 	key SAKey // as installed; the addresses live on in path
 
-	reqID     uint32
-	mode      Mode
-	suite     proposal.Suite
-	esn       bool
-	esp       *espCipher
-	ah        *integrity
-	ahICV     [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
-	tfc       bool
-	outer     OuterHeader
-	selectors Selectors
-	sel       matcher // selectors, compiled for the inbound check
-	natOA     NATOA
-	matchSrc  bool
-	matchDst  bool
-	life      Lifetime
+	reqID uint32
+	mode  Mode
+	suite proposal.Suite
+	esn   bool
+	esp   *espCipher
+	ah    *integrity
+	ahICV [2]int // AH ICV field length for IPv4 [0] and IPv6 [1] outer headers
+	tfc   bool
+	outer OuterHeader
+	// The outer TOS octet is the inner one's bits in tosKeep with tosSet
+	// added (DSCP copied or set, ECN copied or Not-ECT); the outer DF is
+	// dfSet, with dfCopy added when the inner packet has DF.
+	tosKeep, tosSet uint8
+	dfSet, dfCopy   uint8
+	selectors       Selectors
+	sel             matcher // selectors, compiled for the inbound check
+	natOA           NATOA
+	matchSrc        bool
+	matchDst        bool
+	life            Lifetime
 	// countLimits says whether any byte or packet limit is set, so
 	// that packets skip the lifetime checks when none is.
 	countLimits bool
@@ -353,6 +366,19 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 	sa.sel = sa.selectors.compile()
 	if sa.outer.DSCP > 63 {
 		return nil, fmt.Errorf("ipsec: SA %08x: DSCP %d out of range", cfg.SPI, sa.outer.DSCP)
+	}
+	sa.tosKeep = 0xff
+	if sa.outer.SetDSCP {
+		sa.tosKeep, sa.tosSet = 0x03, sa.outer.DSCP<<2
+	}
+	if sa.outer.ECN == ECNCompat {
+		sa.tosKeep &^= 0x03
+	}
+	switch sa.outer.DF {
+	case DFSet:
+		sa.dfSet = ipv4FlagDF
+	case DFCopy:
+		sa.dfCopy = ipv4FlagDF
 	}
 	var err error
 	switch cfg.Suite.Protocol {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 )
 
@@ -146,13 +147,17 @@ func (s Selectors) clone() Selectors {
 	return Selectors{Local: append([]TS(nil), s.Local...), Remote: append([]TS(nil), s.Remote...)}
 }
 
-// tsKey is a validated TS in the form the data path compares: compact,
-// with addresses as integers.
+// tsKey is a validated TS in the form the data path compares: each field
+// is an offset and a span, so that a range check is one subtraction and
+// one unsigned comparison, and family and protocol are one masked compare.
 type tsKey struct {
-	from, to         addrKey
-	fromPort, toPort uint16
-	proto            uint8
-	v6, anyPort      bool
+	from, span addrKey // the addresses From .. From+span
+	// fromPort .. fromPort+portSpan are the ports. A full range spans
+	// portUnknown too, so that only it matches packets without ports.
+	fromPort, portSpan uint32
+	// famProto is the family and protocol as a flow's famProto holds
+	// them; famProtoMask leaves the protocol out for ANY.
+	famProto, famProtoMask uint16
 }
 
 // matcher is a validated Selectors compiled for per-packet matching.
@@ -165,47 +170,72 @@ func (s *Selectors) compile() matcher {
 		k := make([]tsKey, len(l))
 		for i := range l {
 			t := &l[i]
-			k[i] = tsKey{from: keyOf(t.From), to: keyOf(t.To), fromPort: t.FromPort, toPort: t.ToPort,
-				proto: t.Proto, v6: t.From.Is6(), anyPort: t.anyPorts()}
+			from, to := keyOf(t.From), keyOf(t.To)
+			lo, borrow := bits.Sub64(to.lo, from.lo, 0)
+			hi, _ := bits.Sub64(to.hi, from.hi, borrow)
+			k[i] = tsKey{from: from, span: addrKey{hi: hi, lo: lo},
+				fromPort: uint32(t.FromPort), portSpan: uint32(t.ToPort - t.FromPort),
+				famProto: famProto(t.From.Is6(), t.Proto), famProtoMask: famMask | 0xff}
+			if t.anyPorts() {
+				k[i].portSpan = portUnknown
+			}
+			if t.Proto == 0 {
+				k[i].famProtoMask = famMask
+			}
 		}
 		return k
 	}
 	return matcher{local: conv(s.Local), remote: conv(s.Remote)}
 }
 
+// famMask is the family bit of famProto.
+const famMask = 0x100
+
+// famProto packs an address family and a protocol for matching.
+func famProto(v6 bool, proto uint8) uint16 {
+	if v6 {
+		return famMask | uint16(proto)
+	}
+	return uint16(proto)
+}
+
 // matchOut reports whether a red packet leaving toward the peer matches:
 // its source is local and its destination remote.
-func (m *matcher) matchOut(f *flow) bool {
-	return matchKeys(m.local, f.srcK, f.srcPort, f) && matchKeys(m.remote, f.dstK, f.dstPort, f)
-}
+func (m *matcher) matchOut(f *flow) bool { return matchFlow(m.local, m.remote, f) }
 
 // matchIn reports whether a packet arriving from the peer matches: its
 // source is remote and its destination local.
-func (m *matcher) matchIn(f *flow) bool {
-	return matchKeys(m.remote, f.srcK, f.srcPort, f) && matchKeys(m.local, f.dstK, f.dstPort, f)
-}
+func (m *matcher) matchIn(f *flow) bool { return matchFlow(m.remote, m.local, f) }
 
-// matchKeys reports whether address a and port (of packet f) fall inside
-// one of the selectors l.
-func matchKeys(l []tsKey, a addrKey, port uint16, f *flow) bool {
-	for i := range l {
-		t := &l[i]
-		if t.v6 != f.v6 || t.proto != 0 && t.proto != f.proto {
-			continue
+// matchFlow reports whether f's source and port fall inside one of the
+// selectors src and its destination inside one of dst.
+func matchFlow(src, dst []tsKey, f *flow) bool {
+	ok := false
+	for i := range src {
+		if ok = src[i].match(f.srcK, f.srcPort, f.famProto); ok {
+			break
 		}
-		if !f.v6 {
-			// IPv4 keys live in lo alone.
-			if a.lo < t.from.lo || a.lo > t.to.lo {
-				continue
-			}
-		} else if a.less(t.from) || t.to.less(a) {
-			continue
-		}
-		if t.anyPort || f.portsKnown && port >= t.fromPort && port <= t.toPort {
+	}
+	if !ok {
+		return false
+	}
+	for i := range dst {
+		if dst[i].match(f.dstK, f.dstPort, f.famProto) {
 			return true
 		}
 	}
 	return false
+}
+
+// match reports whether address a and port, of a packet whose family and
+// protocol are fp, fall inside t. A difference below a range's start
+// wraps around to a large value, so one unsigned comparison checks both
+// ends of the range.
+func (t *tsKey) match(a addrKey, port uint32, fp uint16) bool {
+	lo, borrow := bits.Sub64(a.lo, t.from.lo, 0)
+	hi, _ := bits.Sub64(a.hi, t.from.hi, borrow)
+	return (fp^t.famProto)&t.famProtoMask == 0 && port-t.fromPort <= t.portSpan &&
+		(hi < t.span.hi || hi == t.span.hi && lo <= t.span.lo)
 }
 
 // overlaps reports whether some packet could match both s and o, which
