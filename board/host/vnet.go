@@ -50,7 +50,14 @@ func parseVnet(b []byte) vnetHdr {
 // vnetForTrain writes the virtio header for a train whose first frame is
 // head: checksum completion from the transport header on, segmentation
 // into SegmentSize-octet payloads, and the ECN flag when the first TCP
-// segment carries CWR (the kernel then keeps CWR on it alone).
+// segment carries CWR (the kernel then keeps CWR on it alone). Linux's
+// virtio_net_hdr_to_skb takes GSO_UDP_L4 only with NEEDS_CSUM and the
+// UDP checksum offset, and a TCP offload frame without NEEDS_CSUM would
+// be segmented in software at the link; the partial sum the checksum
+// field holds is the one the kernel's own TSO and USO leave there. The
+// frame is marked DODGY: tcp_gso_segment and __udp_gso_segment check its
+// headers, and a link with the offload (veth has them all) then passes
+// it on whole.
 func vnetForTrain(v *[vnetHdrLen]byte, t netstack.Train, head []byte) {
 	var typ uint8
 	switch t.Kind {
