@@ -447,16 +447,6 @@ func (t *tables) lookupIn(spi uint32, proto proposal.Protocol, h *ipHeader) *ass
 	return nil
 }
 
-// lookupOut returns the first entry matching an outbound red packet.
-func (t *tables) lookupOut(f *flow) *spdEntry {
-	for i := range t.spd {
-		if t.spd[i].sel.matchOut(f) {
-			return &t.spd[i]
-		}
-	}
-	return nil
-}
-
 // lookupInbound returns the first entry matching a packet from the peer
 // side.
 func (t *tables) lookupInbound(f *flow) *spdEntry {

@@ -279,11 +279,14 @@ type assoc struct {
 	// countLimits says whether any byte or packet limit is set, so
 	// that packets skip the lifetime checks when none is.
 	countLimits bool
-	installed   int64  // engine clock at AddSA
-	order       uint64 // install order, to pick the newest outbound SA
-	initialSeq  uint64
-	maxSeq      uint64
-	ipIDBase    uint16
+	// fastOut and fastIn say the SA takes Engine.outboundFast or
+	// Engine.inboundFast, which leave out what such SAs never need.
+	fastOut, fastIn bool
+	installed       int64  // engine clock at AddSA
+	order           uint64 // install order, to pick the newest outbound SA
+	initialSeq      uint64
+	maxSeq          uint64
+	ipIDBase        uint16
 
 	path  atomic.Pointer[path]
 	state atomic.Uint32
@@ -427,6 +430,9 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 		}
 		sa.ipIDBase = binary.BigEndian.Uint16(id[:])
 	}
+	fast := sa.mode == ModeTunnel && sa.esp != nil && sa.esp.kind == kindAEAD && !sa.countLimits
+	sa.fastOut = fast && cfg.Dir == DirOut && !sa.tfc
+	sa.fastIn = fast && cfg.Dir == DirIn && !sa.esn
 	sa.path.Store(sa.newPath(src, dst, cfg.Encap))
 	return sa, nil
 }
