@@ -422,26 +422,21 @@ func setPorts(h *ipHeader, pkt []byte) {
 // tosOf returns the DSCP and ECN fields of an IPv4 or IPv6 header as one
 // octet (the IPv4 TOS, the IPv6 Traffic Class).
 func tosOf(h []byte) uint8 {
-	if h[0]>>4 == 4 {
-		return h[ipv4TOS]
+	a := (*[2]byte)(h) // one bounds check for both octets
+	if a[0]>>4 == 4 {
+		return a[ipv4TOS]
 	}
-	return h[0]<<4 | h[1]>>4
+	return a[0]<<4 | a[1]>>4
 }
 
 // ecnOf returns the ECN field of an IPv4 or IPv6 header.
 func ecnOf(h []byte) uint8 {
-	if h[0]>>4 == 4 {
-		return h[ipv4TOS] & 3
-	}
-	return (h[1] >> 4) & 3
+	return tosOf(h) & 3
 }
 
 // dscpOf returns the DSCP field of an IPv4 or IPv6 header.
 func dscpOf(h []byte) uint8 {
-	if h[0]>>4 == 4 {
-		return h[ipv4TOS] >> 2
-	}
-	return (h[0]&0x0f)<<2 | h[1]>>6
+	return tosOf(h) >> 2
 }
 
 // setECN rewrites the ECN field, keeping an IPv4 header checksum valid.

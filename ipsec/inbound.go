@@ -180,7 +180,14 @@ func (e *Engine) accept(sa *assoc, seq uint64, n int) DropReason {
 		sa.mu.Unlock()
 		return DropHardExpired
 	}
-	if !sa.replay.update(seq) {
+	w := sa.replay
+	if top := w.top.Load(); seq > top && seq>>6 == top>>6 {
+		// update's common case, in-order traffic, inline: a new highest
+		// number in top's block, whose bits above top are all clear.
+		blk := &w.bitmap[(seq>>6)&w.mask]
+		blk.Store(blk.Load() | 1<<(seq&63))
+		w.top.Store(seq)
+	} else if !w.updateSlide(seq, top) {
 		sa.mu.Unlock()
 		return DropReplay
 	}

@@ -104,9 +104,13 @@ type innerFacts struct {
 }
 
 func innerFactsOf(pkt []byte, v6 bool) innerFacts {
-	// An IPv6 packet is never fragmented en route, so its outer IPv4
-	// header says DF too (RFC 4301 §8.1 leaves DF to the SA).
-	return innerFacts{tos: tosOf(pkt), df: v6 || pkt[ipv4Flags]&ipv4FlagDF != 0, v6: v6}
+	a := (*[ipv4Flags + 1]byte)(pkt) // one bounds check for every field
+	if v6 {
+		// An IPv6 packet is never fragmented en route, so its outer
+		// IPv4 header says DF too (RFC 4301 §8.1 leaves DF to the SA).
+		return innerFacts{tos: a[0]<<4 | a[1]>>4, df: true, v6: true}
+	}
+	return innerFacts{tos: a[ipv4TOS], df: a[ipv4Flags]&ipv4FlagDF != 0}
 }
 
 // maxIPLen is the largest packet an IPv4 total length (or an IPv6

@@ -84,17 +84,18 @@ func (w *replayWindow) check(seq uint64) bool {
 
 // update checks seq again and records it, sliding the window when seq is
 // the new highest number. It runs only after the ICV verified.
+// Engine.accept has its common case inline.
 func (w *replayWindow) update(seq uint64) bool {
 	top := w.top.Load()
-	if seq <= top || seq>>6 != top>>6 {
-		return w.updateSlide(seq, top)
+	if seq > top && seq>>6 == top>>6 {
+		// In-order traffic: a new highest number in top's block, whose
+		// bits above top are all clear.
+		blk := &w.bitmap[(seq>>6)&w.mask]
+		blk.Store(blk.Load() | 1<<(seq&63))
+		w.top.Store(seq)
+		return true
 	}
-	// The common case, in-order traffic: a new highest number in top's
-	// block, whose bits above top are all clear.
-	blk := &w.bitmap[(seq>>6)&w.mask]
-	blk.Store(blk.Load() | 1<<(seq&63))
-	w.top.Store(seq)
-	return true
+	return w.updateSlide(seq, top)
 }
 
 // updateSlide is update for a number at or below top, or in another

@@ -210,6 +210,10 @@ func (m *matcher) matchIn(f *flow) bool { return matchFlow(m.remote, m.local, f)
 // matchFlow reports whether f's source and port fall inside one of the
 // selectors src and its destination inside one of dst.
 func matchFlow(src, dst []tsKey, f *flow) bool {
+	if len(src) == 1 && len(dst) == 1 {
+		// One selector a side, the common case, without the loops.
+		return src[0].match(f.srcK, f.srcPort, f.famProto) && dst[0].match(f.dstK, f.dstPort, f.famProto)
+	}
 	ok := false
 	for i := range src {
 		if ok = src[i].match(f.srcK, f.srcPort, f.famProto); ok {
