@@ -228,18 +228,22 @@ func (e *Engine) inboundESP(sa *assoc, b *Buffer, pkt []byte, h *ipHeader, espOf
 	} else if !sa.replay.check(seq) {
 		return e.dropSA(sa, DropReplay)
 	}
-	if c.kind == kindAEAD {
-		// open's common case inline (GCM-12/16, ChaCha20-Poly1305).
-		ad := esp[:espHeaderLen]
-		if sa.esn {
-			ad = aad(esp, seq, true, &b.scratch)
+	switch {
+	case sa.esn:
+		var r DropReason
+		if seq, r = e.openESN(sa, pkt, espOff, seq, &b.scratch); r != DropNone {
+			return e.dropSA(sa, r)
 		}
+	case c.kind == kindAEAD:
+		// open's common case inline (GCM-12/16, ChaCha20-Poly1305).
 		ct := esp[ivEnd:]
-		if _, err := c.aead.Open(ct[:0], c.nonce(&b.scratch, esp[espHeaderLen:ivEnd]), ct, ad); err != nil {
+		if _, err := c.aead.Open(ct[:0], c.nonce(&b.scratch, esp[espHeaderLen:ivEnd]), ct, esp[:espHeaderLen]); err != nil {
 			return e.dropSA(sa, DropAuth)
 		}
-	} else if r := c.open(pkt, espOff, seq, sa.esn, &b.scratch); r != DropNone {
-		return e.dropSA(sa, r)
+	default:
+		if r := c.open(pkt, espOff, seq, false, &b.scratch); r != DropNone {
+			return e.dropSA(sa, r)
+		}
 	}
 	pt := esp[ivEnd : ivEnd+ctLen]
 	padLen := int(pt[len(pt)-2])

@@ -303,7 +303,9 @@ type assoc struct {
 	inPackets   uint64
 	replayDrops atomic.Uint64
 	authDrops   atomic.Uint64
-	otherDrops  atomic.Uint64
+	// resync is RFC 4303 Appendix A.3 state, for inbound ESN ESP SAs.
+	resync     *esnResync
+	otherDrops atomic.Uint64
 }
 
 // currentKey is the SA's key with the destination a NAT float may have
@@ -420,6 +422,9 @@ func newSA(cfg *SAConfig, pol proposal.Policy, defWindow int, rnd io.Reader, now
 			return nil, fmt.Errorf("ipsec: SA %08x: replay window %d outside %d..%d", cfg.SPI, w, MinReplayWindow, MaxReplayWindow)
 		}
 		sa.replay = newReplayWindow(w)
+		if sa.esn && sa.esp != nil {
+			sa.resync = newESNResync()
+		}
 		if cfg.InitialSeq != 0 {
 			sa.replay.update(cfg.InitialSeq)
 		}
@@ -513,6 +518,10 @@ type SAStats struct {
 	Bytes, Packets uint64
 	// Inbound drops attributed to this SA.
 	ReplayDrops, AuthDrops, OtherDrops uint64
+	// ESNResyncs counts the times an inbound ESN SA found the sender's
+	// sequence numbers 2^32 or more ahead and followed them (RFC 4303
+	// Appendix A.3).
+	ESNResyncs uint64
 }
 
 // SAState is the lifecycle state of an installed SA.
@@ -579,6 +588,9 @@ func (sa *assoc) info() SAInfo {
 
 func (sa *assoc) stats() SAStats {
 	s := SAStats{ReplayDrops: sa.replayDrops.Load(), AuthDrops: sa.authDrops.Load(), OtherDrops: sa.otherDrops.Load()}
+	if sa.resync != nil {
+		s.ESNResyncs = sa.resync.done.Load()
+	}
 	if sa.key.Dir == DirOut {
 		s.Bytes = sa.outBytes.Load()
 		s.Packets = sa.seq.Load() - sa.initialSeq
