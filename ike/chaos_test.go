@@ -24,9 +24,27 @@ func TestChaos(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("IKE_CHAOS_SEEDS")); err == nil {
 		seeds = n
 	}
+	chaos(t, seeds, pairOpts{})
+}
+
+// TestChaosFollowupKE is TestChaos with ML-KEM-768 as an additional key
+// exchange of the IKE and Child SAs, so every rekey runs IKE_FOLLOWUP_KE
+// exchanges (RFC 9370 §2.2.4) over the lossy network.
+func TestChaosFollowupKE(t *testing.T) {
+	seeds := 12
+	if testing.Short() {
+		seeds = 2
+	}
+	if n, err := strconv.Atoi(os.Getenv("IKE_CHAOS_SEEDS")); err == nil {
+		seeds = n
+	}
+	chaos(t, seeds, pairOpts{ikeProp: "aes256gcm16-prfsha384-x25519-ke1_mlkem768", espProp: "aes256gcm16-x25519-ke1_mlkem768"})
+}
+
+func chaos(t *testing.T, seeds int, o pairOpts) {
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			p := newPair(t, pairOpts{})
+			p := newPair(t, o)
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
 			var lost, duped int
 			p.net.Filter = func(d *iketest.Datagram) iketest.Verdict {

@@ -118,6 +118,9 @@ type childResult struct {
 	child    *childSA
 	payloads []message.Payload // SA, TSi, TSr and notifies (no nonce, no KE)
 	keys     *keymat.ChildKeys
+	// shared is SK(0) when additional key exchanges follow and keys
+	// wait for them; the caller wipes it.
+	shared   []byte
 	notify   message.NotifyType // error to answer instead
 	notifyKE proposal.KEID      // for INVALID_KE_PAYLOAD
 }
@@ -126,8 +129,9 @@ type childResult struct {
 // traffic selectors, narrowing (RFC 7296 §2.9), proposal, mode and, on
 // CREATE_CHILD_SA, the key exchange. ni and nr are the exchange's nonces;
 // ke is the initiator's KE payload, if any. rekeyOf is the SA being
-// rekeyed. On success the inbound SPI is allocated and keys derived; the
-// caller installs.
+// rekeyed. On success the inbound SPI is allocated and keys derived (or,
+// with additional key exchanges, SK(0) kept for them); the caller
+// installs.
 func (m *Manager) acceptChild(sa *ikeSA, msg *message.Message, rekeyOf *childSA, inAuth bool, ni, nr []byte, ke *message.KE) (res childResult, ker []byte) {
 	saP := message.Find[*message.SA](msg)
 	tsi, tsr := message.Find[*message.TSi](msg), message.Find[*message.TSr](msg)
@@ -205,15 +209,27 @@ func (m *Manager) acceptChild(sa *ikeSA, msg *message.Message, rekeyOf *childSA,
 	if msg.Notify(message.NotifyESPTFCPaddingNotSupported) != nil {
 		c.tfc = 0
 	}
-	var sharedList [][]byte
-	if shared != nil {
-		sharedList = [][]byte{shared}
-	}
-	keys, err := sa.keys.ChildKeys(sel.suite, ni, nr, sharedList...)
-	if err != nil {
-		m.deps.Installer.ReleaseSPI(cfg.Protocol, spi)
-		res.notify = message.NotifyNoProposalChosen
-		return res, nil
+	if len(addKEMethods(sel.suite)) > 0 {
+		// The keys wait for the additional key exchanges (RFC 9370
+		// §2.2.4); the caller keeps SK(0).
+		if len(shared) == 0 {
+			m.deps.Installer.ReleaseSPI(cfg.Protocol, spi)
+			res.notify = message.NotifyNoProposalChosen
+			return res, nil
+		}
+		res.shared = bytes.Clone(shared)
+	} else {
+		var sharedList [][]byte
+		if shared != nil {
+			sharedList = [][]byte{shared}
+		}
+		keys, err := sa.keys.ChildKeys(sel.suite, ni, nr, sharedList...)
+		if err != nil {
+			m.deps.Installer.ReleaseSPI(cfg.Protocol, spi)
+			res.notify = message.NotifyNoProposalChosen
+			return res, nil
+		}
+		res.keys = keys
 	}
 	var ourSPI [4]byte
 	binary.BigEndian.PutUint32(ourSPI[:], spi)
@@ -222,7 +238,7 @@ func (m *Manager) acceptChild(sa *ikeSA, msg *message.Message, rekeyOf *childSA,
 	}
 	res.payloads = append(res.payloads, &message.SA{Proposals: []message.Proposal{
 		message.ProposalFromSuite(sel.number, ourSPI[:], sel.suite)}})
-	res.child, res.keys = c, keys
+	res.child = c
 	return res, ker
 }
 
@@ -233,33 +249,48 @@ func childTSPayloads(c *childSA) []message.Payload {
 }
 
 // completeChild is the initiator's check of a responder's Child SA answer
-// (SA, TSi, TSr, mode) and the key derivation.
+// (checkChild) and the key derivation, for an exchange without additional
+// key exchanges.
 func (m *Manager) completeChild(sa *ikeSA, o *childOffer, resp *message.Message, ni, nr []byte, shared []byte) (*keymat.ChildKeys, error) {
+	if err := m.checkChild(sa, o, resp, shared != nil); err != nil {
+		return nil, err
+	}
+	var sharedList [][]byte
+	if shared != nil {
+		sharedList = [][]byte{shared}
+	}
+	return sa.keys.ChildKeys(o.child.suite, ni, nr, sharedList...)
+}
+
+// checkChild is the initiator's check of a responder's Child SA answer:
+// SA, TSi, TSr, mode, and a key exchange when the suite has one. It fills
+// in the Child SA's suite, outbound SPI and selectors.
+func (m *Manager) checkChild(sa *ikeSA, o *childOffer, resp *message.Message, keyExchanged bool) error {
 	c := o.child
 	sel, err := checkChosen(message.Find[*message.SA](resp), o.props, negotiateOpts{noKE: o.noKE})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(sel.spi) != 4 {
-		return nil, errors.New("ike: chosen Child SA proposal without a 4-octet SPI")
+		return errors.New("ike: chosen Child SA proposal without a 4-octet SPI")
 	}
 	if err := sel.suite.Check(m.cfg.Policy); err != nil {
-		return nil, err
+		return err
 	}
 	tsi, tsr := message.Find[*message.TSi](resp), message.Find[*message.TSr](resp)
 	if tsi == nil || tsr == nil {
-		return nil, errors.New("ike: response without traffic selectors")
+		return errors.New("ike: response without traffic selectors")
 	}
 	local, remote := fromSelectors(tsi.Selectors), fromSelectors(tsr.Selectors)
 	if len(local) == 0 || len(remote) == 0 || !subsetOf(local, o.local) || !subsetOf(remote, o.remote) {
-		return nil, fmt.Errorf("ike: responder's traffic selectors %v === %v are not within ours", local, remote)
+		return fmt.Errorf("ike: responder's traffic selectors %v === %v are not within ours", local, remote)
 	}
 	transport := resp.Notify(message.NotifyUseTransportMode) != nil
 	if transport != (c.mode == ModeTransport) {
-		return nil, fmt.Errorf("ike: responder chose %v mode, we asked for %v", map[bool]Mode{true: ModeTransport, false: ModeTunnel}[transport], c.mode)
+		return fmt.Errorf("ike: responder chose %v mode, we asked for %v", map[bool]Mode{true: ModeTransport, false: ModeTunnel}[transport], c.mode)
 	}
-	if sel.suite.KE != proposal.KENone && shared == nil {
-		return nil, errors.New("ike: PFS negotiated without a key exchange")
+	if sel.suite.KE != proposal.KENone && !keyExchanged {
+		return errors.New("ike: PFS negotiated without a key exchange")
 	}
 	c.suite = sel.suite
 	c.spiOut = binary.BigEndian.Uint32(sel.spi)
@@ -268,11 +299,7 @@ func (m *Manager) completeChild(sa *ikeSA, o *childOffer, resp *message.Message,
 	if resp.Notify(message.NotifyESPTFCPaddingNotSupported) != nil {
 		c.tfc = 0
 	}
-	var sharedList [][]byte
-	if shared != nil {
-		sharedList = [][]byte{shared}
-	}
-	return sa.keys.ChildKeys(sel.suite, ni, nr, sharedList...)
+	return nil
 }
 
 // installChild installs both SAs of a Child SA, or the inbound one only

@@ -16,7 +16,9 @@ import (
 )
 
 // childTask creates a Child SA with CREATE_CHILD_SA (RFC 7296 §1.3.1) or,
-// with a target, rekeys one (§1.3.3, §2.8).
+// with a target, rekeys one (§1.3.3, §2.8). When the responder chooses
+// additional key exchanges, IKE_FOLLOWUP_KE exchanges follow (RFC 9370
+// §2.2.4) and the SA is created after the last.
 type childTask struct {
 	req      *childRequest
 	target   *childSA // the SA being rekeyed; cleared if the peer deletes it meanwhile
@@ -27,11 +29,25 @@ type childTask struct {
 	dh       group.Exchange
 	ke       proposal.KEID
 	retries  int
+	fu       *keFollowup // the additional key exchanges under way
 }
 
-func (*childTask) exchange() message.ExchangeType { return message.ExchangeCreateChildSA }
+func (t *childTask) exchange() message.ExchangeType {
+	if t.fu != nil {
+		return message.ExchangeIKEFollowupKE
+	}
+	return message.ExchangeCreateChildSA
+}
 
 func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
+	if t.fu != nil {
+		if sa.state != IKEEstablished {
+			// The IKE SA is being deleted: no point going on.
+			t.abort(m, sa, errSkip)
+			return nil, errSkip
+		}
+		return t.fu.build(m)
+	}
 	if sa.state != IKEEstablished {
 		return nil, errSkip
 	}
@@ -108,6 +124,9 @@ func pfsGroup(props []proposal.Proposal) proposal.KEID {
 }
 
 func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	if t.fu != nil {
+		return t.processFollowup(m, sa, resp)
+	}
 	if n := resp.Notify(message.NotifyInvalidKEPayload); n != nil {
 		g, ok := n.KEGroup()
 		if !ok || g == t.ke || !offersKE(t.child.cfg.Proposals, g) || t.retries >= maxInitRetries {
@@ -138,15 +157,69 @@ func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error 
 			defer clear(shared)
 		}
 	}
-	keys, err := m.completeChild(sa, t.offer, resp, t.ni, nonce.Data, shared)
-	if err != nil {
+	if err := m.checkChild(sa, t.offer, resp, shared != nil); err != nil {
 		return err
 	}
 	c := t.child
 	c.ni, c.nr = t.ni, bytes.Clone(nonce.Data)
-	old := t.target
 	t.dh = nil
-	if !t.rekeying || old == nil || (old.state == childDestroyed && len(old.peerRekeys) == 0) {
+	if methods := addKEMethods(c.suite); len(methods) > 0 {
+		fu, err := newFollowup(resp, methods, shared)
+		if err != nil {
+			return err
+		}
+		if old := t.target; t.rekeying && old != nil && old.state != childDestroyed {
+			// A simultaneous rekey is decided now, before either new
+			// SA exists (RFC 9370 §2.2.4): the loser does not go on,
+			// the winner's peer forgets the loser's sequence.
+			if m.rekeyWinner(old, c) != c {
+				fu.wipe()
+				return errCollisionLost
+			}
+			m.dropPendingChildRekeys(old, "rekey collision won")
+		}
+		t.fu = fu
+		m.logChild(c, slog.LevelDebug, "additional key exchanges follow", "proposal", c.suite.String())
+		return errMore
+	}
+	var sharedList [][]byte
+	if shared != nil {
+		sharedList = [][]byte{shared}
+	}
+	keys, err := sa.keys.ChildKeys(c.suite, c.ni, c.nr, sharedList...)
+	if err != nil {
+		return err
+	}
+	return t.complete(m, sa, keys)
+}
+
+// processFollowup takes an IKE_FOLLOWUP_KE response; after the last one
+// the Child SA's keys take every shared secret.
+func (t *childTask) processFollowup(m *Manager, sa *ikeSA, resp *message.Message) error {
+	done, err := t.fu.process(resp)
+	if err != nil || !done {
+		if err == nil {
+			err = errMore
+		}
+		return err
+	}
+	c := t.child
+	keys, err := sa.keys.ChildKeys(c.suite, c.ni, c.nr, t.fu.shared...)
+	t.fu.wipe()
+	if err != nil {
+		return err
+	}
+	m.followupDone(sa)
+	m.logChild(c, slog.LevelInfo, "additional key exchanges done", "proposal", c.suite.String())
+	return t.complete(m, sa, keys)
+}
+
+// complete installs the negotiated Child SA with its keys and, for a
+// rekey, settles any collision (RFC 7296 §2.8.1).
+func (t *childTask) complete(m *Manager, sa *ikeSA, keys *keymat.ChildKeys) error {
+	c := t.child
+	old := t.target
+	if !t.rekeying || old == nil || (old.state == childDestroyed && !old.completedPeerRekey()) {
 		// A new Child SA, or a rekey whose old SA the peer deleted
 		// meanwhile: the new one stands on its own (RFC 7296 §2.25.1).
 		sa.children = append(sa.children, c)
@@ -178,13 +251,24 @@ func (t *childTask) process(m *Manager, sa *ikeSA, resp *message.Message) error 
 			return nil
 		}
 		m.dropPendingOutbound(c)
-		if old.state != childDestroyed {
+		switch {
+		case old.state == childDestroyed:
+		case winner.pending != nil:
+			if old.state != ChildRekeying {
+				break
+			}
+			// The peer's still runs its additional key exchanges;
+			// the old SA serves until its SA exists.
+			m.setChildState(old, ChildInstalled, "rekey collision: the peer's rekey continues")
+		default:
 			m.setChildState(old, ChildRekeyed, "rekey collision: the peer's SA replaces it")
 			old.successor = winner
 		}
 		m.queueTask(sa, &deleteChildTask{child: c})
 		return nil
 	}
+	// The peer's sequences for the same SA lost: it stops them.
+	m.dropPendingChildRekeys(old, "rekey collision won")
 	if err := m.installChild(c, keys, true, true); err != nil {
 		m.destroyChild(c, "install failed")
 		if old.state == ChildRekeying {
@@ -239,20 +323,26 @@ func minNonce(a, b []byte) []byte {
 
 func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 	t.dropChild(m)
+	t.fu.wipe()
+	deleting := t.fu != nil && m.followupFailed(sa, err)
 	if old := t.target; old != nil && old.rekey == t {
 		old.rekey = nil
 		if old.state == ChildRekeying {
 			var ne *notifyError
-			switch {
-			case len(old.peerRekeys) > 0:
+			switch p := old.installedPeerRekey(); {
+			case p != nil:
 				// Our rekey failed but the peer's went through.
 				m.setChildState(old, ChildRekeyed, "the peer rekeyed it")
-				old.successor = old.peerRekeys[0]
+				old.successor = p
 			case errors.As(err, &ne) && ne.t == message.NotifyChildSANotFound:
 				m.destroyChild(old, "the peer does not know it")
+			case old.pendingPeerRekey():
+				// The peer's rekey still runs its additional key
+				// exchanges and will replace it.
+				m.setChildState(old, ChildInstalled, "the peer is rekeying it")
 			default:
 				m.setChildState(old, ChildInstalled, "rekey failed")
-				if errors.As(err, &ne) && old.ike.state != ikeDestroyed {
+				if errors.As(err, &ne) && !deleting && old.ike.state != ikeDestroyed {
 					// TEMPORARY_FAILURE and the like: try again soon
 					// (RFC 7296 §2.25 asks for a random delay).
 					m.schedule(&old.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
@@ -263,9 +353,46 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 	if t.req != nil {
 		t.req.finish(err)
 	}
-	if !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip) {
+	switch {
+	case errors.Is(err, errCollisionLost):
+		m.logIKE(sa, slog.LevelInfo, "rekey collision lost before our additional key exchanges: the peer's rekey continues")
+	case !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip):
 		m.logIKE(sa, slog.LevelWarn, "CREATE_CHILD_SA failed", "err", err)
 	}
+}
+
+// pendingPeerRekey reports a rekey of c by the peer that still runs its
+// additional key exchanges.
+func (c *childSA) pendingPeerRekey() bool {
+	for _, p := range c.peerRekeys {
+		if p.pending != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// completedPeerRekey reports a rekey of c by the peer that created an SA,
+// whatever has become of it since.
+func (c *childSA) completedPeerRekey() bool {
+	for _, p := range c.peerRekeys {
+		if p.pending == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// installedPeerRekey is an SA the peer created by rekeying c, if one is
+// installed; the peer's rekeys still running their additional key
+// exchanges have none yet.
+func (c *childSA) installedPeerRekey() *childSA {
+	for _, p := range c.peerRekeys {
+		if p.state != 0 && p.state != childDestroyed && p.state != ChildDeleting {
+			return p
+		}
+	}
+	return nil
 }
 
 // dropChild releases the SPI of a Child SA that was never installed.
@@ -331,6 +458,12 @@ func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message
 			// Being deleted, or already replaced (RFC 7296 §2.25.1).
 			return fail(message.NotifyTemporaryFailure)
 		}
+		if old.rekey != nil && old.rekey.fu != nil {
+			// Our rekey of it is past its CREATE_CHILD_SA and runs its
+			// additional key exchanges: too late for a collision
+			// (RFC 9370 §2.2.4).
+			return fail(message.NotifyTemporaryFailure)
+		}
 	}
 	nr := m.nonce()
 	res, ker := m.acceptChild(sa, msg, old, false, nonce.Data, nr, message.Find[*message.KE](msg))
@@ -343,6 +476,9 @@ func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message
 	}
 	c := res.child
 	c.ni, c.nr = bytes.Clone(nonce.Data), nr
+	if res.shared != nil {
+		return m.awaitChildFollowups(sa, c, old, res, ker)
+	}
 	if old != nil {
 		m.shareReqID(c, old)
 	}
@@ -368,6 +504,31 @@ func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message
 		p = append(p, &message.KE{Group: res.child.suite.KE, Data: ker})
 	}
 	return append(p, childTSPayloads(c)...), true
+}
+
+// awaitChildFollowups answers a CREATE_CHILD_SA whose Child SA needs
+// additional key exchanges: nothing is installed until the last
+// IKE_FOLLOWUP_KE; the answer carries the link to the first.
+func (m *Manager) awaitChildFollowups(sa *ikeSA, c *childSA, old *childSA, res childResult, ker []byte) ([]message.Payload, bool) {
+	if len(sa.pendingKEs) >= maxPendingKE {
+		clear(res.shared)
+		m.deps.Installer.ReleaseSPI(c.cfg.Protocol, c.spiIn)
+		c.spiIn = 0
+		return []message.Payload{&message.Notify{Type: message.NotifyTemporaryFailure}}, true
+	}
+	p := &pendingKE{methods: addKEMethods(c.suite), shared: [][]byte{res.shared}, ni: c.ni, nr: c.nr, child: c}
+	m.addPendingKE(sa, p)
+	if old != nil {
+		// Among the peer's rekeys of old from now on: a collision with
+		// ours is decided by the nonces (RFC 7296 §2.8.1).
+		old.peerRekeys = append(old.peerRekeys, c)
+		if old.rekey != nil {
+			m.logChild(old, slog.LevelInfo, "simultaneous rekey")
+		}
+	}
+	out := append(res.payloads, &message.Nonce{Data: c.nr}, &message.KE{Group: c.suite.KE, Data: ker},
+		&message.Notify{Type: message.NotifyAdditionalKeyExchange, Data: bytes.Clone(p.link[:])})
+	return append(out, childTSPayloads(c)...), true
 }
 
 // childByOutSPI finds a Child SA by the SPI the peer uses inbound, also

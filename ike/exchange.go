@@ -17,12 +17,15 @@ import (
 // created. The exchange machinery below alone assigns Message IDs,
 // retransmits, caches responses and orders tasks (window size 1).
 type task interface {
+	// exchange is the type of the next request; a task that runs several
+	// exchanges changes it between them.
 	exchange() message.ExchangeType
 	// build returns the request's payloads; errSkip drops the task
 	// unsent (it is no longer needed).
 	build(m *Manager, sa *ikeSA) ([]message.Payload, error)
 	// process handles the response. errRetry queues the task again at
-	// the front (INVALID_KE_PAYLOAD, COOKIE); any other error aborts it.
+	// the front (INVALID_KE_PAYLOAD, COOKIE), as errMore does for the
+	// task's next exchange (IKE_FOLLOWUP_KE); any other error aborts it.
 	process(m *Manager, sa *ikeSA, resp *message.Message) error
 	// abort ends the task without a (valid) response: the peer is dead,
 	// the SA is going away, or process failed.
@@ -296,6 +299,9 @@ func (m *Manager) handleResponse(sa *ikeSA, msg *message.Message) {
 			sa.nextReqID = 0
 		}
 		sa.queue = append([]task{r.t}, sa.queue...)
+	case errors.Is(err, errMore):
+		// The task's next exchange goes before anything queued.
+		sa.queue = append([]task{r.t}, sa.queue...)
 	case err != nil:
 		r.t.abort(m, sa, err)
 	}
@@ -320,6 +326,8 @@ func (m *Manager) handleRequest(sa *ikeSA, msg *message.Message, reqHash uint64,
 		payloads, ok = m.respondIntermediate(sa, msg)
 	case message.ExchangeCreateChildSA:
 		payloads, ok = m.respondCreateChild(sa, msg)
+	case message.ExchangeIKEFollowupKE:
+		payloads, ok = m.respondFollowupKE(sa, msg)
 	case message.ExchangeInformational:
 		payloads, ok = m.respondInformational(sa, msg)
 	}

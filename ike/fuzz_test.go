@@ -106,7 +106,7 @@ func FuzzProtectedRequest(f *testing.F) {
 		}
 		// A's requests so far: IKE_AUTH (1); the next is 2.
 		exch := []message.ExchangeType{message.ExchangeCreateChildSA, message.ExchangeInformational,
-			message.ExchangeIKEAuth, message.ExchangeIKEIntermediate}[int(in[0])%4]
+			message.ExchangeIKEAuth, message.ExchangeIKEIntermediate, message.ExchangeIKEFollowupKE}[int(in[0])%5]
 		msg := sealRaw(st.SPIi, st.SPIr, exch, 2, message.PayloadType(in[1]), in[2:], out)
 		p.b.M.HandlePacket(msg, netip.AddrPortFrom(addrB, ike.PortIKE), netip.AddrPortFrom(addrA, ike.PortIKE))
 		p.net.RunFor(5 * time.Minute)
@@ -190,14 +190,20 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			&message.SA{Proposals: []message.Proposal{message.ProposalFrom(1, []byte{1, 2, 3, 4, 5, 6, 7, 8}, mustParse(t, "aes128gcm16-prfsha256-x25519", proposal.ProtoIKE)[0])}},
 			&message.Nonce{Data: make([]byte, 32)},
 			&message.KE{Group: proposal.KEX25519, Data: make([]byte, 32)}}},
+		"followup-ke": {Payloads: []message.Payload{
+			&message.KE{Group: proposal.KEMLKEM768, Data: make([]byte, 1184)},
+			&message.Notify{Type: message.NotifyAdditionalKeyExchange, Data: []byte{0, 0, 0, 0, 0, 0, 0, 1}}}},
 	} {
 		plain, err := m.EncodePlain(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		exch := byte(1) // INFORMATIONAL
-		if name == "create-child" || name == "rekey-ike" {
+		switch name {
+		case "create-child", "rekey-ike":
 			exch = 0
+		case "followup-ke":
+			exch = 4
 		}
 		writeSeed(t, dir, name, append([]byte{exch, plain[16]}, plain[message.HeaderLen:]...))
 	}

@@ -96,7 +96,7 @@ type pairOpts struct {
 	// tweak changes the configurations before the Managers are made.
 	tweak          func(a, b *ike.Config)
 	credsA, credsB ike.Credentials
-	keysA          ike.KeyHook
+	keysA, keysB   ike.KeyHook
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -127,7 +127,7 @@ func newPair(t testing.TB, o pairOpts) *pair {
 		t.Fatal(err)
 	}
 	mb, err := ike.New(p.cb, ike.Deps{Sender: p.net.Sender(), Installer: p.ib, Clock: p.clock, Rand: iketest.Rand(2),
-		Credentials: o.credsB, Logger: testLogger(t, "B")})
+		Credentials: o.credsB, Logger: testLogger(t, "B"), KeyHook: o.keysB})
 	if err != nil {
 		t.Fatal(err)
 	}

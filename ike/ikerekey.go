@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/bitw-dev/bitw/ike/group"
@@ -16,9 +15,10 @@ import (
 )
 
 // ikeRekeyTask rekeys the IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2,
-// §2.18). Additional key exchanges (RFC 9370) would need IKE_FOLLOWUP_KE;
-// a rekey proposes the connection's proposals without them, and the new
-// SA's keys still depend on the old SK_d, which they protected.
+// §2.18). It proposes the connection's proposals, additional key
+// exchanges included: when the responder chooses some, IKE_FOLLOWUP_KE
+// exchanges follow and the new SA's keys take every shared secret (RFC
+// 9370 §2.2.4).
 type ikeRekeyTask struct {
 	spiI    uint64
 	ni      []byte
@@ -26,27 +26,34 @@ type ikeRekeyTask struct {
 	ke      proposal.KEID
 	retries int
 	props   []proposal.Proposal
+	fu      *keFollowup // the additional key exchanges under way
+	// What the CREATE_CHILD_SA response chose, for after them.
+	suite proposal.Suite
+	spiR  uint64
+	nr    []byte
 }
 
-func (*ikeRekeyTask) exchange() message.ExchangeType { return message.ExchangeCreateChildSA }
-
-// rekeyProposals are a connection's IKE proposals without additional key
-// exchanges.
-func rekeyProposals(conn *Connection) []proposal.Proposal {
-	out := slices.Clone(conn.Proposals)
-	for i := range out {
-		out[i].AddKE = [7][]proposal.KEID{}
+func (t *ikeRekeyTask) exchange() message.ExchangeType {
+	if t.fu != nil {
+		return message.ExchangeIKEFollowupKE
 	}
-	return out
+	return message.ExchangeCreateChildSA
 }
 
 func (t *ikeRekeyTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
+	if t.fu != nil {
+		if sa.state != IKERekeying || sa.ikeRekey != t {
+			t.abort(m, sa, errSkip)
+			return nil, errSkip
+		}
+		return t.fu.build(m)
+	}
 	if sa.state != IKEEstablished && sa.ikeRekey != t {
 		return nil, errSkip
 	}
 	m.setIKEState(sa, IKERekeying, "rekey started")
 	sa.ikeRekey = t
-	t.props = rekeyProposals(sa.conn)
+	t.props = sa.conn.Proposals
 	if t.spiI == 0 {
 		t.spiI = m.randUint64()
 	}
@@ -69,6 +76,22 @@ func (t *ikeRekeyTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 }
 
 func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	if t.fu != nil {
+		done, err := t.fu.process(resp)
+		if err != nil || !done {
+			if err == nil {
+				err = errMore
+			}
+			return err
+		}
+		keys, err := sa.keys.Rekey(t.suite, t.ni, t.nr, t.spiI, t.spiR, t.fu.shared...)
+		t.fu.wipe()
+		if err != nil {
+			return err
+		}
+		m.followupDone(sa)
+		return t.complete(m, sa, keys)
+	}
 	if n := resp.Notify(message.NotifyInvalidKEPayload); n != nil {
 		g, ok := n.KEGroup()
 		if !ok || g == t.ke || !offersKE(t.props, g) || t.retries >= maxInitRetries {
@@ -98,18 +121,48 @@ func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) err
 		return err
 	}
 	defer clear(gir)
-	spiR := binary.BigEndian.Uint64(sel.spi)
-	keys, err := sa.keys.Rekey(sel.suite, t.ni, nonce.Data, t.spiI, spiR, gir)
+	t.dh = nil
+	t.suite, t.spiR, t.nr = sel.suite, binary.BigEndian.Uint64(sel.spi), bytes.Clone(nonce.Data)
+	if methods := addKEMethods(sel.suite); len(methods) > 0 {
+		fu, err := newFollowup(resp, methods, gir)
+		if err != nil {
+			return err
+		}
+		// A simultaneous rekey is decided now, before either new SA
+		// exists (RFC 9370 §2.2.4).
+		best := minNonce(t.ni, t.nr)
+		for _, p := range sa.peerRekeys {
+			if p.state != ikeDestroyed && bytes.Compare(best, minNonce(p.rekeyNi, p.rekeyNr)) < 0 {
+				fu.wipe()
+				return errCollisionLost
+			}
+		}
+		if sa.pendingIKEWins(best) {
+			fu.wipe()
+			return errCollisionLost
+		}
+		m.dropPendingIKE(sa, "IKE rekey collision won")
+		t.fu = fu
+		m.logIKE(sa, slog.LevelDebug, "additional key exchanges follow", "proposal", sel.suite.String())
+		return errMore
+	}
+	keys, err := sa.keys.Rekey(t.suite, t.ni, t.nr, t.spiI, t.spiR, gir)
 	if err != nil {
 		return err
 	}
-	nsa, err := m.rekeyedSA(sa, true, t.spiI, spiR, sel.suite, keys, t.ni, nonce.Data)
+	return t.complete(m, sa, keys)
+}
+
+// complete creates the new IKE SA and settles any collision (RFC 7296
+// §2.8.2).
+func (t *ikeRekeyTask) complete(m *Manager, sa *ikeSA, keys *keymat.IKEKeys) error {
+	nsa, err := m.rekeyedSA(sa, true, t.spiI, t.spiR, t.suite, keys, t.ni, t.nr)
 	if err != nil {
 		return err
 	}
 	sa.ikeRekey = nil
 	winner := nsa
-	best := minNonce(t.ni, nonce.Data)
+	best := minNonce(t.ni, t.nr)
 	for _, p := range sa.peerRekeys {
 		if p.state != ikeDestroyed {
 			if n := minNonce(p.rekeyNi, p.rekeyNr); bytes.Compare(best, n) < 0 {
@@ -117,6 +170,16 @@ func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) err
 			}
 		}
 	}
+	if sa.pendingIKEWins(best) {
+		// The peer's rekey, still running its additional key exchanges,
+		// beats ours: ours is redundant and the old SA serves until the
+		// peer's exists.
+		m.logIKE(nsa, slog.LevelInfo, "IKE rekey collision lost: deleting our redundant IKE SA")
+		m.setIKEState(sa, IKEEstablished, "rekey collision: the peer's rekey continues")
+		m.deleteIKE(nsa, nil)
+		return nil
+	}
+	m.dropPendingIKE(sa, "IKE rekey collision won")
 	m.moveToSuccessor(sa, winner)
 	if winner != nsa {
 		// Simultaneous IKE rekey, ours with the lowest nonce: our new SA
@@ -143,6 +206,8 @@ func (t *ikeRekeyTask) process(m *Manager, sa *ikeSA, resp *message.Message) err
 }
 
 func (t *ikeRekeyTask) abort(m *Manager, sa *ikeSA, err error) {
+	t.fu.wipe()
+	deleting := t.fu != nil && m.followupFailed(sa, err)
 	if sa.ikeRekey != t {
 		return
 	}
@@ -153,6 +218,7 @@ func (t *ikeRekeyTask) abort(m *Manager, sa *ikeSA, err error) {
 	for _, p := range sa.peerRekeys {
 		if p.state != ikeDestroyed {
 			// Ours failed, the peer's went through.
+			m.logIKE(sa, slog.LevelInfo, "our IKE SA rekey failed, the peer's replaces the SA", "err", err)
 			m.moveToSuccessor(sa, p)
 			m.schedule(&sa.tDeleteWait, m.outboundWait())
 			return
@@ -160,7 +226,10 @@ func (t *ikeRekeyTask) abort(m *Manager, sa *ikeSA, err error) {
 	}
 	m.setIKEState(sa, IKEEstablished, "rekey failed")
 	var ne *notifyError
-	if errors.As(err, &ne) {
+	switch {
+	case errors.Is(err, errCollisionLost):
+		m.logIKE(sa, slog.LevelInfo, "IKE rekey collision lost before our additional key exchanges: the peer's rekey continues")
+	case errors.As(err, &ne) && !deleting:
 		m.logIKE(sa, slog.LevelWarn, "IKE SA rekey failed", "err", err)
 		m.schedule(&sa.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
 	}
@@ -236,7 +305,12 @@ func (m *Manager) respondIKERekey(sa *ikeSA, msg *message.Message) ([]message.Pa
 		// Our Child SA exchange is in flight (RFC 7296 §2.25.2).
 		return fail(message.NotifyTemporaryFailure)
 	}
-	sel, err := choose(message.Find[*message.SA](msg).Proposals, rekeyProposals(sa.conn), m.cfg.Policy, negotiateOpts{})
+	if sa.ikeRekey != nil && sa.ikeRekey.fu != nil {
+		// Our rekey runs its additional key exchanges: too late for a
+		// collision (RFC 9370 §2.2.4).
+		return fail(message.NotifyTemporaryFailure)
+	}
+	sel, err := choose(message.Find[*message.SA](msg).Proposals, sa.conn.Proposals, m.cfg.Policy, negotiateOpts{})
 	if err != nil || len(sel.spi) != 8 {
 		return fail(message.NotifyNoProposalChosen)
 	}
@@ -253,6 +327,26 @@ func (m *Manager) respondIKERekey(sa *ikeSA, msg *message.Message) ([]message.Pa
 	}
 	defer clear(gir)
 	spiI, spiR := binary.BigEndian.Uint64(sel.spi), m.randUint64()
+	var spi [8]byte
+	binary.BigEndian.PutUint64(spi[:], spiR)
+	if methods := addKEMethods(sel.suite); len(methods) > 0 {
+		// The new SA waits for the additional key exchanges.
+		if len(sa.pendingKEs) >= maxPendingKE {
+			return fail(message.NotifyTemporaryFailure)
+		}
+		p := &pendingKE{methods: methods, shared: [][]byte{bytes.Clone(gir)}, ni: bytes.Clone(ni), nr: nr,
+			suite: sel.suite, spiI: spiI, spiR: spiR}
+		m.addPendingKE(sa, p)
+		if sa.ikeRekey != nil {
+			m.logIKE(sa, slog.LevelInfo, "simultaneous IKE SA rekey")
+		}
+		return []message.Payload{
+			&message.SA{Proposals: []message.Proposal{message.ProposalFromSuite(sel.number, spi[:], sel.suite)}},
+			&message.Nonce{Data: nr},
+			&message.KE{Group: ke.Group, Data: ker},
+			&message.Notify{Type: message.NotifyAdditionalKeyExchange, Data: bytes.Clone(p.link[:])},
+		}, true
+	}
 	keys, err := sa.keys.Rekey(sel.suite, ni, nr, spiI, spiR, gir)
 	if err != nil {
 		return fail(message.NotifyNoProposalChosen)
@@ -269,8 +363,6 @@ func (m *Manager) respondIKERekey(sa *ikeSA, msg *message.Message) ([]message.Pa
 		// The peer deletes the old SA; if that never comes, we do.
 		m.schedule(&sa.tDeleteWait, m.outboundWait())
 	}
-	var spi [8]byte
-	binary.BigEndian.PutUint64(spi[:], spiR)
 	return []message.Payload{
 		&message.SA{Proposals: []message.Proposal{message.ProposalFromSuite(sel.number, spi[:], sel.suite)}},
 		&message.Nonce{Data: nr},

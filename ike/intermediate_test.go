@@ -46,13 +46,15 @@ func TestMLKEM(t *testing.T) {
 				t.Errorf("%d IKE_INTERMEDIATE datagrams", intermediates)
 			}
 			p.checkTraffic()
-			// Rekeys work afterwards (the IKE rekey without ML-KEM: no
-			// IKE_FOLLOWUP_KE).
+			// Rekeys work afterwards, and the IKE SA keeps its additional
+			// key exchanges (in IKE_FOLLOWUP_KE, RFC 9370 §2.2.4).
 			p.a.M.Rekey("gw", "")
 			p.net.Settle(time.Minute)
 			p.b.M.Rekey("gw", "net")
 			p.net.Settle(time.Minute)
-			p.established(p.a, 1)
+			if r := p.established(p.a, 1); r.Proposal != s.Proposal || r.SPIi == s.SPIi {
+				t.Errorf("rekeyed IKE SA %016x has %s, want %s", r.SPIi, r.Proposal, s.Proposal)
+			}
 			p.checkTraffic()
 		})
 	}

@@ -45,6 +45,7 @@ type Manager struct {
 	childIndex    map[SAKey]*childSA   // installed SAs, for data-plane events
 	usage         SAUsage              // the Installer's use times; nil without inactivity
 	nextSAID      uint64
+	lastLink      uint64 // ADDITIONAL_KEY_EXCHANGE data last handed out
 	stats         Stats
 	scratch       []byte // transmit: the datagram with its non-ESP marker
 	scratchEncode []byte // stateless IKE_SA_INIT answers

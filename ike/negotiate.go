@@ -120,6 +120,11 @@ func match(ours, theirs proposal.Proposal, o negotiateOpts) (proposal.Suite, boo
 			}
 			s.AddKE[i] = add
 		}
+		if s.KE == proposal.KENone && s.AddKE != [7]proposal.KEID{} {
+			// Additional key exchanges follow the first one (RFC 9370
+			// §2.2.4); without it they have nothing to follow.
+			return s, false
+		}
 	}
 	if ours.Protocol != proposal.ProtoIKE {
 		esn, ok := first(orNoESN(ours.ESN), orNoESN(theirs.ESN), nil)

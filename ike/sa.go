@@ -80,6 +80,13 @@ type ikeSA struct {
 	peerDeleted bool
 	// waiting are commands to complete once the SA is up or gone.
 	waiting []func(error)
+	// pendingKEs are the peer's CREATE_CHILD_SA exchanges waiting for
+	// their IKE_FOLLOWUP_KE requests (RFC 9370 §2.2.4), at most
+	// maxPendingKE.
+	pendingKEs []*pendingKE
+	// stateNotFound counts our additional key exchange sequences that
+	// ended in STATE_NOT_FOUND in a row.
+	stateNotFound int
 
 	tRetransmit, tHalfOpen, tDPD, tRekey, tExpire, tKeepalive, tReassembly, tDeleteWait timer
 }
@@ -149,6 +156,9 @@ type childSA struct {
 	// redundant: a peer's SA from a rekey collision we won; the peer
 	// should delete it, else we do when tOutbound fires.
 	redundant bool
+	// pending is set while this SA, negotiated as responder, waits for
+	// its additional key exchanges; it is not installed meanwhile.
+	pending *pendingKE
 	// exchange nonces of the CREATE_CHILD_SA that made this SA, for
 	// collision resolution.
 	ni, nr []byte
@@ -222,6 +232,9 @@ func (m *Manager) destroyIKE(sa *ikeSA, why string) {
 	m.setHalfOpen(sa, false)
 	if sa.initHash != 0 && m.initIndex[sa.initKey] == sa {
 		delete(m.initIndex, sa.initKey)
+	}
+	for _, p := range slices.Clone(sa.pendingKEs) {
+		m.dropPendingKE(p, why)
 	}
 	for _, c := range slices.Clone(sa.children) {
 		m.destroyChild(c, why)

@@ -156,6 +156,11 @@ type Stats struct {
 	FragmentsReceived  uint64
 	// ReassemblyTimeouts counts fragmented messages dropped incomplete.
 	ReassemblyTimeouts uint64
+	// StateNotFoundSent counts IKE_FOLLOWUP_KE requests answered with
+	// STATE_NOT_FOUND; FollowupTimeouts the sequences of additional key
+	// exchanges we forgot because the next request did not come in time
+	// (RFC 9370 §2.2.4).
+	StateNotFoundSent, FollowupTimeouts uint64
 }
 
 // DropTotal is the sum of all drops and malformed messages.

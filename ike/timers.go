@@ -23,6 +23,7 @@ const (
 	timerChildInactive                      // check whether a Child SA has been idle for its inactivity time
 	timerRetry                              // initiate again (keyingtries, dpd_action, close_action)
 	timerCookieRotate                       // new cookie secret
+	timerFollowupKE                         // the next IKE_FOLLOWUP_KE of a sequence did not come
 )
 
 // timer is one pending deadline. Timers live inside the SA they belong
@@ -34,6 +35,7 @@ type timer struct {
 	sa    *ikeSA
 	child *childSA
 	conn  *Connection // timerRetry
+	ke    *pendingKE  // timerFollowupKE
 }
 
 func (t *timer) init(kind timerKind, sa *ikeSA, child *childSA) {
@@ -137,5 +139,7 @@ func (m *Manager) fire(t *timer) {
 		m.retryTimerFired(t)
 	case timerCookieRotate:
 		m.cookies.rotate(m)
+	case timerFollowupKE:
+		m.pendingKEExpired(t.ke)
 	}
 }

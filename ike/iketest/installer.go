@@ -3,6 +3,7 @@ package iketest
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -269,6 +270,27 @@ func (f *Installer) Inbound(spi uint32) (ike.SAParams, bool) {
 		}
 	}
 	return ike.SAParams{}, false
+}
+
+// Unused returns the SPIs reserved with AllocSPI that no installed inbound
+// SA uses: negotiations under way, or leaks once everything has settled.
+func (f *Installer) Unused() []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inUse := map[uint32]bool{}
+	for k := range f.SAs {
+		if k.Dir == ike.DirIn {
+			inUse[k.SPI] = true
+		}
+	}
+	var out []uint32
+	for spi := range f.reserved {
+		if !inUse[spi] {
+			out = append(out, spi)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
 // Count returns the number of installed SAs by direction.
