@@ -39,8 +39,17 @@ type Config struct {
 	// HalfOpenLimit caps half-open IKE SAs; requests beyond it are
 	// dropped and counted, cookie or not.
 	HalfOpenLimit int
+	// HalfOpenPerSource caps one source's share (an IPv4 address, an
+	// IPv6 /64): at that many half-open SAs it must return a COOKIE
+	// whatever CookieThreshold says, and once it holds that many made
+	// with a valid COOKIE its requests are dropped and counted. Spoofed
+	// requests can thus cost a victim a cookie round trip but not its IKE
+	// SA. 0 takes DefaultHalfOpenPerSource; negative disables the cap.
+	HalfOpenPerSource int
 	// HalfOpenTimeout deletes an IKE SA whose initial exchanges have not
-	// finished in time.
+	// finished in time. It also bounds how long a responder waits for
+	// the next IKE_FOLLOWUP_KE of a CREATE_CHILD_SA with additional key
+	// exchanges (RFC 9370 §2.2.4).
 	HalfOpenTimeout time.Duration
 	// CookieSecretLifetime is how long one cookie secret is used before
 	// a new one replaces it; cookies made with the previous secret are
@@ -60,6 +69,12 @@ type Config struct {
 	ReassemblyTimeout time.Duration
 	// QueueLen bounds Run's queues of packets and data-plane events.
 	QueueLen int
+	// UnprotectedReplyRate is how many unprotected error replies
+	// (INVALID_IKE_SPI, INVALID_MAJOR_VERSION; RFC 7296 §1.5) go out per
+	// second at most, all sources together, and how many may go out at
+	// once; the rest are counted. 0 takes DefaultUnprotectedReplyRate;
+	// negative sends none.
+	UnprotectedReplyRate int
 }
 
 // Tuning defaults.
@@ -70,6 +85,8 @@ const (
 	DefaultRetransmitLimit      = 0 // no cap
 	DefaultCookieThreshold      = 30
 	DefaultHalfOpenLimit        = 5000
+	DefaultHalfOpenPerSource    = 64
+	DefaultUnprotectedReplyRate = 10
 	DefaultHalfOpenTimeout      = 30 * time.Second
 	DefaultCookieSecretLifetime = 120 * time.Second
 	DefaultKeepaliveInterval    = 20 * time.Second
@@ -355,6 +372,12 @@ func (c *Config) validate() error {
 	}
 	if c.HalfOpenLimit == 0 {
 		c.HalfOpenLimit = DefaultHalfOpenLimit
+	}
+	if c.HalfOpenPerSource == 0 {
+		c.HalfOpenPerSource = DefaultHalfOpenPerSource
+	}
+	if c.UnprotectedReplyRate == 0 {
+		c.UnprotectedReplyRate = DefaultUnprotectedReplyRate
 	}
 	if c.IKEPort == 0 {
 		c.IKEPort = PortIKE

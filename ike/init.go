@@ -322,6 +322,8 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 		m.drop(DropHalfOpenLimit)
 		return
 	}
+	source := sourceKey(remote.Addr())
+	overSource := m.sourceOver(source)
 	msg, err := message.Decode(data, nil)
 	if err != nil {
 		m.malformed(nil, err)
@@ -337,7 +339,8 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 		m.drop(DropInvalidPayloads)
 		return
 	}
-	if m.cfg.CookieThreshold < 0 || m.halfOpenCount >= m.cfg.CookieThreshold {
+	cookied := false
+	if m.cfg.CookieThreshold < 0 || m.halfOpenCount >= m.cfg.CookieThreshold || overSource {
 		cookie, ok := msg.Cookie()
 		if !ok || !m.cookies.verify(cookie, nonce.Data, remote.Addr(), h.SPIi) {
 			if ok {
@@ -350,6 +353,11 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 			return
 		}
 		m.stats.CookiesVerified++
+		cookied = true
+		if overSource && m.sourceFull(source) {
+			m.drop(DropHalfOpenPerSource)
+			return
+		}
 	}
 	var cands []*Connection
 	for _, c := range m.cfg.Connections {
@@ -399,7 +407,7 @@ func (m *Manager) handleInitRequest(data []byte, h message.Header, local, remote
 	sa.spiI, sa.spiR = h.SPIi, m.randUint64()
 	sa.local, sa.remote = local, remote
 	sa.suite = sel.suite
-	sa.hs = &handshake{ni: append([]byte(nil), nonce.Data...), nr: nr, initReq: msg.Raw()}
+	sa.hs = &handshake{ni: append([]byte(nil), nonce.Data...), nr: nr, initReq: msg.Raw(), source: source, cookied: cookied}
 	sa.initKey, sa.initHash = key, maphash.Bytes(m.hashSeed, data)|1
 	m.notePeerCapabilities(sa, msg)
 	if natL, natR, ok := detectNAT(msg, local, remote); ok {

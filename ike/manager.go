@@ -32,6 +32,10 @@ type Manager struct {
 	sas           map[uint64]*ikeSA      // by our SPI
 	initIndex     map[halfOpenKey]*ikeSA // responder SAs by their IKE_SA_INIT request
 	halfOpenCount int
+	// halfOpenSources counts half-open SAs per source (HalfOpenPerSource).
+	halfOpenSources map[netip.Prefix]halfOpenSource
+	// replies limits unprotected error replies (UnprotectedReplyRate).
+	replies       tokenBucket
 	timers        timerHeap
 	cookies       cookieJar
 	pools         map[string]*addrPool
@@ -84,24 +88,25 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 		deps.Credentials = StaticCredentials{}
 	}
 	m := &Manager{
-		cfg:        cfg,
-		deps:       deps,
-		clock:      deps.Clock,
-		rand:       deps.Rand,
-		log:        deps.Logger,
-		conns:      map[string]*Connection{},
-		sas:        map[uint64]*ikeSA{},
-		initIndex:  map[halfOpenKey]*ikeSA{},
-		pools:      map[string]*addrPool{},
-		byReqID:    map[uint32]*reqIDEntry{},
-		reqIDs:     map[string]*reqIDEntry{},
-		traps:      map[*Child]*trapEntry{},
-		retries:    map[*Connection]*retryState{},
-		connLive:   map[*Connection]int{},
-		peers:      map[peerKey][]*ikeSA{},
-		childIndex: map[SAKey]*childSA{},
-		hashSeed:   maphash.MakeSeed(),
-		stats:      Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
+		cfg:             cfg,
+		deps:            deps,
+		clock:           deps.Clock,
+		rand:            deps.Rand,
+		log:             deps.Logger,
+		conns:           map[string]*Connection{},
+		sas:             map[uint64]*ikeSA{},
+		initIndex:       map[halfOpenKey]*ikeSA{},
+		halfOpenSources: map[netip.Prefix]halfOpenSource{},
+		pools:           map[string]*addrPool{},
+		byReqID:         map[uint32]*reqIDEntry{},
+		reqIDs:          map[string]*reqIDEntry{},
+		traps:           map[*Child]*trapEntry{},
+		retries:         map[*Connection]*retryState{},
+		connLive:        map[*Connection]int{},
+		peers:           map[peerKey][]*ikeSA{},
+		childIndex:      map[SAKey]*childSA{},
+		hashSeed:        maphash.MakeSeed(),
+		stats:           Stats{ErrorNotifies: map[message.NotifyType]uint64{}},
 	}
 	if m.clock == nil {
 		m.clock = systemClock{}
@@ -184,6 +189,10 @@ func (m *Manager) HandlePacket(data []byte, local, remote netip.AddrPort) {
 	h, first, err := message.ParseHeader(data)
 	if err != nil {
 		m.malformed(nil, err)
+		var pe *message.ParseError
+		if errors.As(err, &pe) && pe.Reason == message.ReasonMajorVersion {
+			m.answerMajorVersion(h, local, remote)
+		}
 		return
 	}
 	if h.Exchange == message.ExchangeIKESAInit && !h.IsResponse() {
@@ -195,12 +204,10 @@ func (m *Manager) HandlePacket(data []byte, local, remote netip.AddrPort) {
 		ours = h.SPIr
 	}
 	sa := m.sas[ours]
-	if sa == nil || sa.initiator == h.IsInitiator() {
+	if sa == nil || sa.initiator == h.IsInitiator() ||
+		(sa.spiR != 0 && h.SPIr != sa.spiR && h.Exchange != message.ExchangeIKESAInit) {
 		m.drop(DropUnknownSPI)
-		return
-	}
-	if sa.spiR != 0 && h.SPIr != sa.spiR && h.Exchange != message.ExchangeIKESAInit {
-		m.drop(DropUnknownSPI)
+		m.answerUnknownSPI(h, first, local, remote)
 		return
 	}
 	m.handleSAMessage(sa, data, h, first, local, remote)

@@ -116,6 +116,11 @@ type handshake struct {
 	certReq          bool
 	certReqData      [][]byte
 	halfOpen         bool
+	// source is what a responder counts this half-open SA under, and
+	// cookied says whether its request returned a valid COOKIE
+	// (HalfOpenPerSource).
+	source  netip.Prefix
+	cookied bool
 	// firstChild is what an initiator creates in IKE_AUTH.
 	firstChild *childRequest
 	// moreChildren are created with CREATE_CHILD_SA once up.
@@ -285,9 +290,11 @@ func (m *Manager) setHalfOpen(sa *ikeSA, on bool) {
 	if on {
 		m.halfOpenCount++
 		m.stats.HalfOpenMax = max(m.stats.HalfOpenMax, m.halfOpenCount)
+		m.countSource(sa.hs, 1)
 		return
 	}
 	m.halfOpenCount--
+	m.countSource(sa.hs, -1)
 }
 
 // destroyChild removes a Child SA from the data plane and its IKE SA.

@@ -25,6 +25,7 @@ const (
 	DropQueueFull                                // Run's packet queue was full
 	DropNotInitiator                             // IKE_SA_INIT request without the Initiator flag, or similar flag errors
 	DropInvalidPayloads                          // a well-formed message lacking payloads its exchange needs
+	DropHalfOpenPerSource                        // IKE_SA_INIT from a source holding its share of half-open SAs
 	numDropReasons
 )
 
@@ -57,6 +58,8 @@ func (r DropReason) String() string {
 		return "bad-flags"
 	case DropInvalidPayloads:
 		return "invalid-payloads"
+	case DropHalfOpenPerSource:
+		return "half-open-per-source"
 	}
 	return fmt.Sprintf("drop(%d)", uint8(r))
 }
@@ -161,6 +164,10 @@ type Stats struct {
 	// exchanges we forgot because the next request did not come in time
 	// (RFC 9370 §2.2.4).
 	StateNotFoundSent, FollowupTimeouts uint64
+	// InvalidIKESPISent and InvalidMajorVersionSent count unprotected
+	// error replies to requests outside any IKE SA (RFC 7296 §1.5);
+	// UnprotectedRepliesLimited those UnprotectedReplyRate held back.
+	InvalidIKESPISent, InvalidMajorVersionSent, UnprotectedRepliesLimited uint64
 }
 
 // DropTotal is the sum of all drops and malformed messages.
