@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -251,6 +252,78 @@ func TestInteropCertificates(t *testing.T) {
 func TestInteropRekey(t *testing.T) {
 	s := newSetup(t, opts{})
 	b0, _ := s.establish(true)
+	s.rekeyBothWays(b0)
+}
+
+// TestInteropAddKEFallback: bitw proposes ML-KEM-768 as an additional key
+// exchange (IKE and ESP proposals "...-x25519-ke1_mlkem768" first, the same
+// without ML-KEM second) to strongSwan 5.9, which knows neither ADDKE
+// transforms nor IKE_FOLLOWUP_KE and refuses a proposal carrying them.
+// Proposal selection falls back to the second proposal (RFC 9370 §2.2.1)
+// when the SAs are set up and on every rekey, from either side, with PFS
+// on the Child SA rekeys, and no IKE_FOLLOWUP_KE is ever sent.
+func TestInteropAddKEFallback(t *testing.T) {
+	harness.RequireE2E(t, tools...)
+	const swIKE, swESP = "aes256gcm16-prfsha384-x25519", "aes256gcm16-x25519"
+	for _, bitwInit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("bitw-initiator=%v", bitwInit), func(t *testing.T) {
+			s := newSetup(t, opts{ikeProp: swIKE, espProp: swESP, conn: func(c *ike.Connection) {
+				c.Proposals = append(parse(t, swIKE+"-ke1_mlkem768", proposal.ProtoIKE), c.Proposals...)
+				ch := c.Children[0]
+				ch.Proposals = append(parse(t, swESP+"-ke1_mlkem768", proposal.ProtoESP), ch.Proposals...)
+			}})
+			b0, _ := s.establish(bitwInit)
+			if b0.Proposal != swIKE {
+				t.Errorf("IKE SA: %s", b0.Proposal)
+			}
+			b := s.rekeyBothWays(b0)
+			if b.Proposal != swIKE || b.Children[0].Proposal != swESP {
+				t.Errorf("after the rekeys: IKE SA %s, Child SA %s, want %s and %s", b.Proposal, b.Children[0].Proposal,
+					swIKE, swESP)
+			}
+			st := s.bw.stats()
+			if n := st.Out[followupSlot()][0] + st.In[followupSlot()][0]; n != 0 {
+				t.Errorf("%d IKE_FOLLOWUP_KE requests", n)
+			}
+			if len(st.ErrorNotifies) != 0 {
+				t.Errorf("error notifies: %v", st.ErrorNotifies)
+			}
+			// charon saw ML-KEM (transform type 6, ID 36) in bitw's
+			// proposals, at least in bitw's two rekeys, and chose around
+			// it.
+			log, err := os.ReadFile(s.sw.LogPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offered := 0
+			for _, l := range strings.Split(string(log), "\n") {
+				if strings.Contains(l, "received proposals:") && strings.Contains(l, "UNKNOWN_6_36") {
+					offered++
+				}
+			}
+			if offered < 2 {
+				t.Errorf("charon's log shows ML-KEM in %d received proposals", offered)
+			}
+		})
+	}
+}
+
+// followupSlot is the Stats slot of IKE_FOLLOWUP_KE.
+func followupSlot() int {
+	for i := range ike.NumExchangeSlots {
+		if ike.ExchangeOfSlot(i) == "IKE_FOLLOWUP_KE" {
+			return i
+		}
+	}
+	panic("no IKE_FOLLOWUP_KE slot")
+}
+
+// rekeyBothWays rekeys the Child SA and the IKE SA from each side while a
+// ping runs through the tunnel, checks each step with check, and fails if
+// a single ping is lost. It returns bitw's view at the end.
+func (s *setup) rekeyBothWays(b0 ike.IKESAStatus) ike.IKESAStatus {
+	t := s.t
+	t.Helper()
 	pings := make(chan harness.PingResult, 1)
 	go func() {
 		r, err := s.topo.HostA.NS.Ping(s.topo.HostB.Addr4, 60, 250*time.Millisecond)
@@ -303,7 +376,8 @@ func TestInteropRekey(t *testing.T) {
 		if step.ike && b.Children[0].SPIIn != prev.Children[0].SPIIn {
 			t.Errorf("%s: the IKE rekey changed the Child SA", step.name)
 		}
-		t.Logf("%s: IKE %016x/%016x, child %08x/%08x", step.name, b.SPIi, b.SPIr, b.Children[0].SPIIn, b.Children[0].SPIOut)
+		t.Logf("%s: IKE %016x/%016x %s, child %08x/%08x %s", step.name, b.SPIi, b.SPIr, b.Proposal,
+			b.Children[0].SPIIn, b.Children[0].SPIOut, b.Children[0].Proposal)
 		prev = b
 	}
 	r := <-pings
@@ -314,6 +388,7 @@ func TestInteropRekey(t *testing.T) {
 	if s := s.bw.stats(); s.InvalidTransitions != 0 || s.InstallErrors != 0 {
 		t.Errorf("invalid transitions %d, install errors %d", s.InvalidTransitions, s.InstallErrors)
 	}
+	return prev
 }
 
 func TestInteropDelete(t *testing.T) {
