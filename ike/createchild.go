@@ -357,7 +357,7 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 	case errors.Is(err, errCollisionLost):
 		m.logIKE(sa, slog.LevelInfo, "rekey collision lost before our additional key exchanges: the peer's rekey continues")
 	case !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip):
-		m.logIKE(sa, slog.LevelWarn, "CREATE_CHILD_SA failed", "err", err)
+		m.logIKE(sa, slog.LevelWarn, t.exchange().String()+" failed", "err", err)
 	}
 }
 

@@ -431,16 +431,18 @@ func TestFollowupKEStateNotFoundFatal(t *testing.T) {
 }
 
 // TestFollowupKEPeerDeletes: while A's rekey runs its additional key
-// exchanges, B deletes the Child SA being rekeyed, or the whole IKE SA.
-// Nothing half-made survives on either side.
+// exchanges, B deletes the Child SA being rekeyed, or the whole IKE SA, or
+// A itself deletes the IKE SA. Nothing half-made survives on either side.
 func TestFollowupKEPeerDeletes(t *testing.T) {
 	for _, c := range []struct {
 		name         string
 		child, other string // what A rekeys, what B deletes
+		self         bool   // A deletes instead
 	}{
-		{"child/child", "net", "net"},
-		{"child/ike", "net", ""},
-		{"ike/ike", "", ""},
+		{"child/child", "net", "net", false},
+		{"child/ike", "net", "", false},
+		{"ike/ike", "", "", false},
+		{"child/own-ike", "net", "", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := followupPair(t, nil)
@@ -451,9 +453,12 @@ func TestFollowupKEPeerDeletes(t *testing.T) {
 				t.Fatal("no IKE_FOLLOWUP_KE")
 			}
 			var err error
-			if c.other == "" {
+			switch {
+			case c.self:
+				err = p.a.M.Down("gw", nil)
+			case c.other == "":
 				err = p.b.M.Down("gw", nil)
-			} else {
+			default:
 				err = p.b.M.DownChild("gw", c.other, nil)
 			}
 			if err != nil {
