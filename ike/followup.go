@@ -187,7 +187,8 @@ type pendingKE struct {
 // addPendingKE links a new sequence to a fresh link value and starts its
 // clock: RFC 9370 §2.2.4 has the responder forget a sequence whose next
 // request does not come in reasonable time. bitw waits HalfOpenTimeout
-// (30 s) for each step, long enough for a request sent three times.
+// (30 s) for each step: a request lost three times still arrives (its
+// fourth transmission leaves 24.2 s after the first).
 func (m *Manager) addPendingKE(sa *ikeSA, p *pendingKE) {
 	p.sa = sa
 	p.t.init(timerFollowupKE, sa, nil)
