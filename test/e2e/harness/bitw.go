@@ -183,7 +183,7 @@ func shortDuration(d time.Duration) string {
 }
 
 // tomlString is a TOML basic string; control characters are escaped as
-// \uXXXX, which TOML accepts.
+// \u and four hex digits, which TOML accepts.
 func tomlString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
