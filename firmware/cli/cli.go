@@ -98,32 +98,43 @@ func Main(args []string, env Env) int {
 
 // check is `bitw check -c FILE`.
 func check(args []string, env Env) int {
-	fs := flag.NewFlagSet("bitw check", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprintln(env.Stderr, "usage: bitw check -c FILE") }
-	file := fs.String("c", "", "the configuration `FILE`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	file, cfg, code := configFromFlags("check", args, env)
+	if cfg == nil {
+		return code
 	}
-	if *file == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	cfg, ok := loadConfig(*file, env)
-	if !ok {
-		return ExitUsage
-	}
-	printWarnings(cfg, env)
 	children := 0
 	for _, c := range cfg.Connections {
 		children += len(c.Children)
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok: device %s, %s, %s\n", *file, cfg.Device.Name,
+	fmt.Fprintf(env.Stdout, "%s: ok: device %s, %s, %s\n", file, cfg.Device.Name,
 		plural(len(cfg.Connections), "connection"), plural(children, "child"))
 	return ExitOK
+}
+
+// configFromFlags parses `bitw VERB -c FILE`, then loads and validates
+// FILE, printing its errors and warnings. A nil config comes with the
+// exit code to return: ExitOK for -h, ExitUsage otherwise.
+func configFromFlags(verb string, args []string, env Env) (string, *config.Config, int) {
+	fs := flag.NewFlagSet("bitw "+verb, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { fmt.Fprintf(env.Stderr, "usage: bitw %s -c FILE\n", verb) }
+	file := fs.String("c", "", "the configuration `FILE`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", nil, ExitOK
+		}
+		return "", nil, ExitUsage
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return "", nil, ExitUsage
+	}
+	cfg, ok := loadConfig(*file, env)
+	if !ok {
+		return "", nil, ExitUsage
+	}
+	printWarnings(cfg, env)
+	return *file, cfg, ExitOK
 }
 
 // loadConfig loads and validates file, printing each error as
@@ -152,25 +163,10 @@ func printWarnings(cfg *config.Config, env Env) {
 
 // runVerb is `bitw run -c FILE`.
 func runVerb(args []string, env Env) int {
-	fs := flag.NewFlagSet("bitw run", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprintln(env.Stderr, "usage: bitw run -c FILE") }
-	file := fs.String("c", "", "the configuration `FILE`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	_, cfg, code := configFromFlags("run", args, env)
+	if cfg == nil {
+		return code
 	}
-	if *file == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	cfg, ok := loadConfig(*file, env)
-	if !ok {
-		return ExitUsage
-	}
-	printWarnings(cfg, env)
 	if env.Run == nil {
 		fmt.Fprintln(env.Stderr, "bitw: run: the runtime is not built into this binary")
 		return ExitFailed
