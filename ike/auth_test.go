@@ -23,7 +23,12 @@ type certSide struct {
 // certPair builds a pair where both sides authenticate with
 // certificates from cas (A's trust anchors check B and vice versa).
 func certPair(t *testing.T, a, b certSide, caA, caB *x509.Certificate, tweak func(a, b *ike.Config)) *pair {
-	return newPair(t, pairOpts{
+	return newPair(t, certPairOpts(a, b, caA, caB, tweak))
+}
+
+// certPairOpts are certPair's options.
+func certPairOpts(a, b certSide, caA, caB *x509.Certificate, tweak func(a, b *ike.Config)) pairOpts {
+	return pairOpts{
 		credsA: ike.StaticCredentials{Keys: []crypto.Signer{a.key}},
 		credsB: ike.StaticCredentials{Keys: []crypto.Signer{b.key}},
 		tweak: func(ca, cb *ike.Config) {
@@ -47,7 +52,7 @@ func certPair(t *testing.T, a, b certSide, caA, caB *x509.Certificate, tweak fun
 				tweak(ca, cb)
 			}
 		},
-	})
+	}
 }
 
 func TestCertificateAuth(t *testing.T) {

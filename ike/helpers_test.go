@@ -2,6 +2,7 @@ package ike_test
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -41,6 +42,16 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})).With("node", name)
+}
+
+// pairLogger is testLogger, also writing every level to w if set.
+func pairLogger(t testing.TB, name string, w io.Writer) *slog.Logger {
+	l := testLogger(t, name)
+	if w == nil {
+		return l
+	}
+	all := slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}).WithAttrs([]slog.Attr{slog.String("node", name)})
+	return slog.New(slog.NewMultiHandler(l.Handler(), all))
 }
 
 // mustParse parses comma-separated proposals.
@@ -97,6 +108,8 @@ type pairOpts struct {
 	tweak          func(a, b *ike.Config)
 	credsA, credsB ike.Credentials
 	keysA, keysB   ike.KeyHook
+	// logTo, if set, also receives both Managers' logs at every level.
+	logTo io.Writer
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -122,12 +135,12 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	}
 	p.ia, p.ib = iketest.NewInstaller(0xa0000000), iketest.NewInstaller(0xb0000000)
 	ma, err := ike.New(p.ca, ike.Deps{Sender: p.net.Sender(), Installer: p.ia, Clock: p.clock, Rand: iketest.Rand(1),
-		Credentials: o.credsA, Logger: testLogger(t, "A"), KeyHook: o.keysA})
+		Credentials: o.credsA, Logger: pairLogger(t, "A", o.logTo), KeyHook: o.keysA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mb, err := ike.New(p.cb, ike.Deps{Sender: p.net.Sender(), Installer: p.ib, Clock: p.clock, Rand: iketest.Rand(2),
-		Credentials: o.credsB, Logger: testLogger(t, "B"), KeyHook: o.keysB})
+		Credentials: o.credsB, Logger: pairLogger(t, "B", o.logTo), KeyHook: o.keysB})
 	if err != nil {
 		t.Fatal(err)
 	}

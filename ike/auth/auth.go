@@ -328,8 +328,9 @@ func signingAlg(pub crypto.PublicKey, h HashAlgorithm, pol Policy) (sigAlg, erro
 
 // Verify checks a peer's signature AUTH payload (method m, data) over
 // octets with the peer's public key, normally from its verified
-// certificate (VerifyPeerCertificates). Shared-key and NULL payloads go to
-// VerifySharedKey and VerifyNull instead.
+// certificate (VerifyPeerCertificates). An RSA key below MinRSABits is
+// refused (ErrNotAllowed) before any signature check. Shared-key and NULL
+// payloads go to VerifySharedKey and VerifyNull instead.
 func Verify(pub crypto.PublicKey, m message.AuthMethod, data, octets []byte, pol Policy) error {
 	switch m {
 	case message.AuthRSASignature:
@@ -339,6 +340,9 @@ func Verify(pub crypto.PublicKey, m message.AuthMethod, data, octets []byte, pol
 		k, ok := pub.(*rsa.PublicKey)
 		if !ok {
 			return fmt.Errorf("%w: method %s with a %T key", ErrAuthFailed, m, pub)
+		}
+		if err := checkPeerRSA(k); err != nil {
+			return err
 		}
 		if rsa.VerifyPKCS1v15(k, crypto.SHA1, digest(crypto.SHA1, octets), data) != nil {
 			return ErrAuthFailed
@@ -403,6 +407,9 @@ func verifyDigitalSignature(pub crypto.PublicKey, data, octets []byte, pol Polic
 		if !ok {
 			return fmt.Errorf("%w: RSA signature with a %T key", ErrAuthFailed, pub)
 		}
+		if err := checkPeerRSA(k); err != nil {
+			return err
+		}
 		d := digest(alg.hash, octets)
 		if alg.scheme == schemeRSAPKCS1 {
 			err = rsa.VerifyPKCS1v15(k, alg.hash, d, sig)
@@ -415,6 +422,16 @@ func verifyDigitalSignature(pub crypto.PublicKey, data, octets []byte, pol Polic
 		return nil
 	}
 	return fmt.Errorf("%w: signature scheme %d", ErrUnsupported, alg.scheme)
+}
+
+// checkPeerRSA refuses a peer's RSA key below MinRSABits, the bar our own
+// keys must pass when loaded: a signature by a key that small proves
+// little about who made it.
+func checkPeerRSA(k *rsa.PublicKey) error {
+	if bits := k.N.BitLen(); bits < MinRSABits {
+		return fmt.Errorf("%w: the peer's RSA key has %d bits; at least %d are required", ErrNotAllowed, bits, MinRSABits)
+	}
+	return nil
 }
 
 func digest(h crypto.Hash, data []byte) []byte {

@@ -23,8 +23,9 @@ import (
 	"hash"
 )
 
-// MinRSABits is the smallest RSA modulus a loaded key or certificate may
-// have (NIST SP 800-131A Rev. 2 disallows smaller ones).
+// MinRSABits is the smallest RSA modulus a loaded key or certificate, or a
+// peer's key or certificate chain, may have (NIST SP 800-131A Rev. 2
+// disallows smaller ones).
 const MinRSABits = 2048
 
 // CheckPublicKey admits the key types IKEv2 signature authentication uses

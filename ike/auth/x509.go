@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -34,7 +35,9 @@ var ErrCertificate = errors.New("auth: peer certificate refused")
 //     nonRepudiation (RFC 4945 §5.1.3.2);
 //   - ExtendedKeyUsage is not required (RFC 4945 §5.1.3.12 leaves it to
 //     the peer's CA), so serverAuth-only certificates work;
-//   - the peer's ID must name the end entity (MatchID).
+//   - the peer's ID must name the end entity (MatchID);
+//   - no RSA key in the chain may be below MinRSABits: a chain is as
+//     strong as its weakest signature.
 //
 // It returns the end-entity certificate, whose key verifies the AUTH
 // payload. Revocation (CRL, OCSP) is not checked here.
@@ -61,7 +64,7 @@ func VerifyPeerCertificates(certs [][]byte, roots *x509.CertPool, now time.Time,
 	for _, c := range parsed[1:] {
 		inter.AddCert(c)
 	}
-	_, err := ee.Verify(x509.VerifyOptions{
+	chains, err := ee.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   now,
@@ -70,6 +73,9 @@ func VerifyPeerCertificates(certs [][]byte, roots *x509.CertPool, now time.Time,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %v", ErrCertificate, ee.Subject.String(), err)
 	}
+	if err := strongChain(chains); err != nil {
+		return nil, err
+	}
 	if ee.KeyUsage != 0 && ee.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return nil, fmt.Errorf("%w: %q: KeyUsage allows neither digitalSignature nor nonRepudiation", ErrCertificate, ee.Subject.String())
 	}
@@ -77,6 +83,26 @@ func VerifyPeerCertificates(certs [][]byte, roots *x509.CertPool, now time.Time,
 		return nil, err
 	}
 	return ee, nil
+}
+
+// strongChain requires one of the verified chains to hold no RSA key
+// below MinRSABits, and otherwise names the first weak certificate.
+func strongChain(chains [][]*x509.Certificate) error {
+	var weak error
+	for _, chain := range chains {
+		weak = nil
+		for _, c := range chain {
+			if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < MinRSABits {
+				weak = fmt.Errorf("%w: %q has an RSA key of %d bits; at least %d are required",
+					ErrCertificate, c.Subject.String(), k.N.BitLen(), MinRSABits)
+				break
+			}
+		}
+		if weak == nil {
+			return nil
+		}
+	}
+	return weak
 }
 
 // MatchID checks that an IKE identity names the certificate (RFC 4945
