@@ -49,6 +49,10 @@ func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 		return t.fu.build(m)
 	}
 	if sa.state != IKEEstablished {
+		// The IKE SA began deleting, possibly while our first attempt
+		// was answered with INVALID_KE_PAYLOAD: release the SPI that
+		// attempt reserved and answer the request, as for a queued task.
+		t.abort(m, sa, errSkip)
 		return nil, errSkip
 	}
 	var cfg *Child
