@@ -2,8 +2,8 @@
 // from a loaded configuration (config → board ports → ipsec.Engine →
 // netstack.Stack → ike.Manager) and runs it, with the control socket,
 // the management server, the key log and the log level behind it
-// (RUNTIME-SECTION.md describes the goroutines, the data flow, start-up
-// and shutdown).
+// (docs/architecture.md describes the goroutines, the data flow,
+// start-up and shutdown).
 //
 // The package adapts the parts to each other and owns no protocol logic:
 // ike.Installer onto the engine, the engine's events onto
