@@ -12,6 +12,6 @@
 // fast path reads a lock-free mirror of gVisor's neighbour tables.
 //
 // The package depends on no operating system: boards provide ports through
-// the NIC interface (AF_PACKET and TAP in board/host, ENET and virtio on
-// TamaGo boards) and the data plane arrives through the DataPlane interface.
+// the NIC interface (AF_PACKET and TAP in board/host, the i.MX ENET and
+// USB CDC-ECM ports on TamaGo boards) and the data plane arrives through the DataPlane interface.
 package netstack

@@ -1,6 +1,7 @@
 // Package ikee2e runs bitw's IKEv2 engine (package ike) against strongSwan
 // 5.9 (charon with kernel-libipsec) in the network namespaces of
-// test/e2e/harness, until the appliance's composition root exists.
+// test/e2e/harness. It tests the engine on its own, below the appliance:
+// the appliance's end-to-end tests are in test/e2e.
 //
 // bitw's side runs inside the test process: its UDP sockets and a TUN
 // device are created in gwA's namespace (setns on a locked thread), an
