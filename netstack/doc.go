@@ -13,5 +13,6 @@
 //
 // The package depends on no operating system: boards provide ports through
 // the NIC interface (AF_PACKET and TAP in board/host, the i.MX ENET and
-// USB CDC-ECM ports on TamaGo boards) and the data plane arrives through the DataPlane interface.
+// USB CDC-ECM ports on TamaGo boards), and the data plane arrives through
+// the DataPlane interface.
 package netstack
