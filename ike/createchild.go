@@ -347,9 +347,8 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 			default:
 				m.setChildState(old, ChildInstalled, "rekey failed")
 				if errors.As(err, &ne) && !deleting && old.ike.state != ikeDestroyed {
-					// TEMPORARY_FAILURE and the like: try again soon
-					// (RFC 7296 §2.25 asks for a random delay).
-					m.schedule(&old.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+					// TEMPORARY_FAILURE and the like: try again later.
+					m.retryChildRekey(old, ne.t.String())
 				}
 			}
 		}
@@ -363,6 +362,17 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 	case !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip):
 		m.logIKE(sa, slog.LevelWarn, t.exchange().String()+" failed", "err", err)
 	}
+}
+
+// retryChildRekey schedules another rekey of c after a failed one, or
+// leaves c to its life_time when no try fits before it.
+func (m *Manager) retryChildRekey(c *childSA, why string) {
+	if d, ok := m.scheduleRekeyRetry(&c.tRekey, &c.rekeyRetries, &c.tExpire); ok {
+		m.logChild(c, slog.LevelInfo, "rekeying again later", "why", why, "retry", c.rekeyRetries, "in", d.Round(time.Millisecond))
+		return
+	}
+	m.logChild(c, slog.LevelWarn, "no time left to rekey again: the Child SA ends at its life_time", "why", why,
+		"retries", c.rekeyRetries, "expires_in", c.tExpire.when.Sub(m.now).Round(time.Millisecond))
 }
 
 // pendingPeerRekey reports a rekey of c by the peer that still runs its

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/bitw-dev/bitw/ike/group"
 	"github.com/bitw-dev/bitw/ike/message"
@@ -249,7 +248,7 @@ func (m *Manager) dropPendingKE(p *pendingKE, why string) {
 	c := p.child
 	if c == nil {
 		if sa.state == IKEEstablished && sa.ikeRekey == nil && !sa.tRekey.scheduled() && sa.conn != nil && sa.conn.RekeyTime > 0 {
-			m.schedule(&sa.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+			m.retryIKERekey(sa, "the peer's rekey was abandoned")
 		}
 		return
 	}
@@ -266,7 +265,7 @@ func (m *Manager) dropPendingKE(p *pendingKE, why string) {
 	}
 	if old.state == ChildInstalled && old.rekey == nil && !old.tRekey.scheduled() &&
 		old.ike.state == IKEEstablished && old.cfg.RekeyTime > 0 {
-		m.schedule(&old.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+		m.retryChildRekey(old, "the peer's rekey was abandoned")
 	}
 }
 

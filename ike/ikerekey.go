@@ -231,8 +231,19 @@ func (t *ikeRekeyTask) abort(m *Manager, sa *ikeSA, err error) {
 		m.logIKE(sa, slog.LevelInfo, "IKE rekey collision lost before our additional key exchanges: the peer's rekey continues")
 	case errors.As(err, &ne) && !deleting:
 		m.logIKE(sa, slog.LevelWarn, "IKE SA rekey failed", "err", err)
-		m.schedule(&sa.tRekey, time.Second+m.jitter(m.cfg.RetransmitTimeout))
+		m.retryIKERekey(sa, ne.t.String())
 	}
+}
+
+// retryIKERekey schedules another rekey of sa after a failed one, or
+// leaves sa to end at rekey_time + over_time when no try fits before.
+func (m *Manager) retryIKERekey(sa *ikeSA, why string) {
+	if d, ok := m.scheduleRekeyRetry(&sa.tRekey, &sa.rekeyRetries, &sa.tExpire); ok {
+		m.logIKE(sa, slog.LevelInfo, "rekeying again later", "why", why, "retry", sa.rekeyRetries, "in", d.Round(time.Millisecond))
+		return
+	}
+	m.logIKE(sa, slog.LevelWarn, "no time left to rekey again: the IKE SA ends when its over_time runs out", "why", why,
+		"retries", sa.rekeyRetries, "expires_in", sa.tExpire.when.Sub(m.now).Round(time.Millisecond))
 }
 
 // rekeyedSA creates the IKE SA that replaces old (RFC 7296 §2.18): the

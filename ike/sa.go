@@ -87,6 +87,9 @@ type ikeSA struct {
 	// stateNotFound counts our additional key exchange sequences that
 	// ended in STATE_NOT_FOUND in a row.
 	stateNotFound int
+	// rekeyRetries counts the retries of its rekey scheduled so far
+	// (scheduleRekeyRetry); its successor starts again at zero.
+	rekeyRetries int
 
 	tRetransmit, tHalfOpen, tDPD, tRekey, tExpire, tKeepalive, tReassembly, tDeleteWait timer
 }
@@ -171,6 +174,9 @@ type childSA struct {
 	// the SA it replaced last carried traffic: the start of its idle time
 	// when it carries none (Child.Inactivity).
 	activeSince time.Time
+	// rekeyRetries counts the retries of its rekey scheduled so far
+	// (scheduleRekeyRetry).
+	rekeyRetries int
 
 	tRekey, tExpire, tOutbound, tInactive timer
 }

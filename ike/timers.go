@@ -81,6 +81,43 @@ func (m *Manager) scheduleAt(t *timer, when time.Time) {
 	heap.Push(&m.timers, t)
 }
 
+// Retries of a rekey the peer refused (TEMPORARY_FAILURE and the like,
+// RFC 7296 §2.25 asks for a random delay) or left to us: the n-th waits a
+// random time in [w/2, w), w = rekeyRetryFirst·2ⁿ up to rekeyRetryMax. The
+// first comes soon; a peer that keeps refusing then sees one request every
+// 16-32 s rather than a steady stream. (strongSwan waits 6-15 s each time.)
+const (
+	rekeyRetryFirst = 2 * time.Second
+	rekeyRetryMax   = 32 * time.Second
+)
+
+// scheduleRekeyRetry arms rekey (an SA's rekey timer) for the next try
+// after *retries earlier ones, and counts it. expire is the SA's hard
+// lifetime timer: a try must start a retransmission timeout before it, so
+// that its request has a chance to be answered. A drawn delay beyond that
+// is cut to it if the cut one is still in the window, [w/2, w); otherwise
+// no try is scheduled (ok false) and the SA ends at its lifetime. Tries
+// are thus never closer than w/2.
+func (m *Manager) scheduleRekeyRetry(rekey *timer, retries *int, expire *timer) (d time.Duration, ok bool) {
+	w := rekeyRetryFirst
+	for i := 0; i < *retries && w < rekeyRetryMax; i++ {
+		w *= 2
+	}
+	w = min(w, rekeyRetryMax)
+	d = w/2 + m.jitter(w/2)
+	if expire.scheduled() {
+		if left := expire.when.Sub(m.now) - m.cfg.RetransmitTimeout; d > left {
+			if left < w/2 {
+				return 0, false
+			}
+			d = left
+		}
+	}
+	*retries++
+	m.schedule(rekey, d)
+	return d, true
+}
+
 // stop disarms t; stopping an idle timer does nothing.
 func (m *Manager) stop(t *timer) {
 	if t.scheduled() {
