@@ -9,7 +9,7 @@
 # Each boot gets two fresh network namespaces with the TAPs bitw-red and
 # bitw-black (no peer, no address: IKE only has to listen). QEMU is run
 # through build/tapqemu, as qemu/boot.sh does, but without boot.sh's
-# build step in the timed part. Needs root. qemu/PERFORMANCE-SECTION.md
+# build step in the timed part. Needs root. docs/performance.md
 # reports its output.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -364,7 +364,7 @@ func consoleVerbs(t *testing.T, topo *harness.Topology, fw *harness.Firmware) {
 
 // EnvIperfSeconds, when set to a number of seconds, adds a timed iperf3
 // run each way after the checks: the steady-state throughput that
-// qemu/PERFORMANCE-SECTION.md reports (a byte-bounded run ends before the
+// docs/performance.md reports (a byte-bounded run ends before the
 // sender's socket buffer drains, so it measures less exactly).
 const EnvIperfSeconds = "BITW_QEMU_IPERF_SECONDS"
 
