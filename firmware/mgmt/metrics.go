@@ -51,6 +51,26 @@ type IKECounters struct {
 	// AuthFailures counts IKE_AUTH exchanges that failed authentication,
 	// either side's.
 	AuthFailures uint64
+	// CookiesSent counts COOKIE challenges sent to IKE_SA_INIT requests
+	// (RFC 7296 §2.6: above the half-open threshold, or from a source at
+	// its half-open share); CookiesVerified the requests that came back
+	// with a valid one.
+	CookiesSent, CookiesVerified uint64
+	// UnprotectedReplies counts the error notifications sent in clear to
+	// requests outside any IKE SA, by type (INVALID_IKE_SPI,
+	// INVALID_MAJOR_VERSION); UnprotectedRepliesLimited those the global
+	// reply rate held back.
+	UnprotectedReplies        []NotifyCount
+	UnprotectedRepliesLimited uint64
+	// IdleChildSAsClosed counts Child SAs deleted because they carried no
+	// traffic for their inactivity time.
+	IdleChildSAsClosed uint64
+}
+
+// NotifyCount is the number of IKE notifications of one type.
+type NotifyCount struct {
+	Notify string // the type's name, "INVALID_IKE_SPI"
+	Count  uint64
 }
 
 // Exchange is one (type, direction) counter of IKECounters.
@@ -135,7 +155,7 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 	}
 	e.flush(ikeStates, childStates, saBytes, saPackets, saDrops)
 
-	f = e.family("bitw_drops_total", "counter", "Packets dropped, by source (ipsec: the data plane, netstack: the frame path) and reason.")
+	f = e.family("bitw_drops_total", "counter", "Packets dropped, by source (ipsec: the data plane, netstack: the frame path, ike: IKE datagrams discarded or refused as malformed) and reason.")
 	for _, d := range m.Drops {
 		f.add(d.Count, "source", d.Source, "reason", d.Reason)
 	}
@@ -151,6 +171,23 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 	e.flush(f)
 	f = e.family("bitw_ike_auth_failures_total", "counter", "IKE_AUTH exchanges that failed authentication.")
 	f.add(m.IKE.AuthFailures)
+	e.flush(f)
+	f = e.family("bitw_ike_cookies_sent_total", "counter", "COOKIE challenges sent to IKE_SA_INIT requests: above the half-open threshold, or from a source at its half-open share.")
+	f.add(m.IKE.CookiesSent)
+	e.flush(f)
+	f = e.family("bitw_ike_cookies_verified_total", "counter", "IKE_SA_INIT requests that returned a valid COOKIE.")
+	f.add(m.IKE.CookiesVerified)
+	e.flush(f)
+	f = e.family("bitw_ike_unprotected_replies_total", "counter", "Error notifications sent in clear to requests outside any IKE SA, by notify type.")
+	for _, n := range m.IKE.UnprotectedReplies {
+		f.add(n.Count, "notify", n.Notify)
+	}
+	e.flush(f)
+	f = e.family("bitw_ike_unprotected_replies_limited_total", "counter", "Unprotected error replies not sent because the global reply rate was spent.")
+	f.add(m.IKE.UnprotectedRepliesLimited)
+	e.flush(f)
+	f = e.family("bitw_ike_idle_child_sas_closed_total", "counter", "Child SAs deleted because they carried no traffic for their inactivity time.")
+	f.add(m.IKE.IdleChildSAsClosed)
 	e.flush(f)
 
 	f = e.family("bitw_buffer_pool_available", "gauge", "Free buffers in the data path's pool.")

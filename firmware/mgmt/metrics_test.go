@@ -42,14 +42,20 @@ func sampleStatus() status.Status {
 func sampleMetrics() Metrics {
 	ipsecNames := []string{"none", "no_sa", "replay", "auth_failed"}
 	netNames := []string{"none", "runt", "no_buffer"}
+	ikeNames := []string{"none", "unknown_spi", "half_open_per_source"}
+	drops := append(DropsFrom(status.SourceIPsec, []uint64{9, 3, 1, 0}, func(i int) string { return ipsecNames[i] }),
+		DropsFrom(status.SourceNetstack, []uint64{0, 2, 0}, func(i int) string { return netNames[i] })...)
 	return Metrics{
-		Drops: append(DropsFrom(status.SourceIPsec, []uint64{9, 3, 1, 0}, func(i int) string { return ipsecNames[i] }),
-			DropsFrom(status.SourceNetstack, []uint64{0, 2, 0}, func(i int) string { return netNames[i] })...),
+		Drops: append(drops, DropsFrom("ike", []uint64{0, 5, 41}, func(i int) string { return ikeNames[i] })...),
 		IKE: IKECounters{
 			Exchanges: []Exchange{
 				{"IKE_SA_INIT", "out", 2}, {"IKE_AUTH", "out", 1}, {"CREATE_CHILD_SA", "in", 4}, {"INFORMATIONAL", "in", 17},
 			},
 			Retransmits: 3, AuthFailures: 1,
+			CookiesSent: 120, CookiesVerified: 7,
+			UnprotectedReplies:        []NotifyCount{{"INVALID_IKE_SPI", 6}, {"INVALID_MAJOR_VERSION", 0}},
+			UnprotectedRepliesLimited: 9,
+			IdleChildSAsClosed:        2,
 		},
 		Pool: Pool{Available: 2000, Size: 2048},
 		Interfaces: []Interface{
@@ -96,6 +102,13 @@ func TestMetricsGolden(t *testing.T) {
 		{"bitw_ike_exchanges_total", `direction=in,type=INFORMATIONAL`, 17},
 		{"bitw_ike_retransmits_total", ``, 3},
 		{"bitw_ike_auth_failures_total", ``, 1},
+		{"bitw_drops_total", `reason=half_open_per_source,source=ike`, 41},
+		{"bitw_ike_cookies_sent_total", ``, 120},
+		{"bitw_ike_cookies_verified_total", ``, 7},
+		{"bitw_ike_unprotected_replies_total", `notify=INVALID_IKE_SPI`, 6},
+		{"bitw_ike_unprotected_replies_total", `notify=INVALID_MAJOR_VERSION`, 0},
+		{"bitw_ike_unprotected_replies_limited_total", ``, 9},
+		{"bitw_ike_idle_child_sas_closed_total", ``, 2},
 		{"bitw_buffer_pool_available", ``, 2000},
 		{"bitw_interface_errors_total", `direction=tx,interface=black`, 1},
 		{"bitw_info", `device=gw-a,version=v1.2.3`, 1},
