@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bitw-dev/bitw/firmware/mgmt"
 	"github.com/bitw-dev/bitw/ike"
 	"github.com/bitw-dev/bitw/ike/message"
 	"github.com/bitw-dev/bitw/ipsec"
@@ -121,6 +122,58 @@ func TestIKEDropLabels(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: got %d, want %d (all: %v)", k, got[k], v, got)
 		}
+	}
+}
+
+// TestIKEMetrics: the IKE counters reach the metrics, and IKE's drops
+// appear under source ike with the status's labels, every reason from
+// the start.
+func TestIKEMetrics(t *testing.T) {
+	var s ike.Stats
+	s.Drops[ike.DropHalfOpenPerSource] = 41
+	s.Malformed[message.ReasonIntegrity] = 4
+	s.CookiesSent, s.CookiesVerified = 120, 7
+	s.InvalidIKESPISent, s.InvalidMajorVersionSent, s.UnprotectedRepliesLimited = 6, 1, 9
+	s.ChildrenIdle, s.Retransmits, s.AuthFailures = 2, 3, 5
+	s.Out[0][0] = 8
+	c := ikeCounters(&s)
+	if c.CookiesSent != 120 || c.CookiesVerified != 7 || c.UnprotectedRepliesLimited != 9 || c.IdleChildSAsClosed != 2 ||
+		c.Retransmits != 3 || c.AuthFailures != 5 {
+		t.Errorf("counters: %+v", c)
+	}
+	want := map[string]uint64{"INVALID_IKE_SPI": 6, "INVALID_MAJOR_VERSION": 1}
+	if len(c.UnprotectedReplies) != len(want) {
+		t.Errorf("unprotected replies: %+v", c.UnprotectedReplies)
+	}
+	for _, n := range c.UnprotectedReplies {
+		if want[n.Notify] != n.Count {
+			t.Errorf("%s: %d, want %d", n.Notify, n.Count, want[n.Notify])
+		}
+	}
+	if len(c.Exchanges) != 2*ike.NumExchangeSlots || c.Exchanges[0] != (mgmt.Exchange{Type: "IKE_SA_INIT", Direction: "out", Count: 8}) {
+		t.Errorf("exchanges: %+v", c.Exchanges)
+	}
+
+	drops := map[string]uint64{}
+	for _, d := range ikeDropList(&s) {
+		if d.Source != SourceIKE {
+			t.Errorf("source %q", d.Source)
+		}
+		if _, dup := drops[d.Reason]; dup {
+			t.Errorf("reason %q twice", d.Reason)
+		}
+		drops[d.Reason] = d.Count
+	}
+	if len(drops) != ike.NumDropReasons-1+message.NumReasons {
+		t.Errorf("%d IKE drop series, want every reason: %v", len(drops), drops)
+	}
+	for reason, n := range ikeDrops(&s) {
+		if drops[reason] != n {
+			t.Errorf("%s: metrics %d, status %d", reason, drops[reason], n)
+		}
+	}
+	if drops["half_open_per_source"] != 41 || drops["malformed_integrity_check_failed"] != 4 || drops["unknown_spi"] != 0 {
+		t.Errorf("drops: %v", drops)
 	}
 }
 

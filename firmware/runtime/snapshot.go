@@ -52,16 +52,18 @@ func (r *Runtime) Snapshot() status.Status {
 // status.SourceNetstack.
 const SourceIKE = "ike"
 
-// ikeDrops names IKE's drop counters in the style of the data plane's
+// dropLabel writes an IKE drop reason in the style of the data plane's
 // metric labels (lower case, underscores).
+func dropLabel(s string) string {
+	return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s))
+}
+
+// ikeDrops names IKE's drop counters for the status: those that occurred.
 func ikeDrops(s *ike.Stats) map[string]uint64 {
-	label := func(s string) string {
-		return strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s))
-	}
 	m := map[string]uint64{}
 	for i, n := range s.Drops {
 		if i > 0 && n > 0 {
-			m[label(ike.DropReason(i).String())] += n
+			m[dropLabel(ike.DropReason(i).String())] += n
 		}
 	}
 	for i, n := range s.Malformed {
@@ -70,11 +72,48 @@ func ikeDrops(s *ike.Stats) map[string]uint64 {
 		}
 		name := "malformed"
 		if i > 0 {
-			name += "_" + label(message.Reason(i).String())
+			name += "_" + dropLabel(message.Reason(i).String())
 		}
 		m[name] += n
 	}
 	return m
+}
+
+// ikeDropList is IKE's drop counters for the metrics, with the labels of
+// ikeDrops: every reason, zero counts included, so that every series
+// exists from the start.
+func ikeDropList(s *ike.Stats) []mgmt.Drop {
+	drops := mgmt.DropsFrom(SourceIKE, s.Drops[:], func(i int) string { return dropLabel(ike.DropReason(i).String()) })
+	drops = append(drops, mgmt.Drop{Source: SourceIKE, Reason: "malformed", Count: s.Malformed[0]})
+	for i := 1; i < message.NumReasons; i++ {
+		drops = append(drops, mgmt.Drop{Source: SourceIKE, Reason: "malformed_" + dropLabel(message.Reason(i).String()), Count: s.Malformed[i]})
+	}
+	return drops
+}
+
+// ikeCounters are the IKE counters of the metrics. Requests we sent are
+// exchanges we initiated; requests we received, exchanges the peer
+// initiated (retransmissions are counted apart).
+func ikeCounters(st *ike.Stats) mgmt.IKECounters {
+	c := mgmt.IKECounters{
+		Retransmits:     st.Retransmits,
+		AuthFailures:    st.AuthFailures,
+		CookiesSent:     st.CookiesSent,
+		CookiesVerified: st.CookiesVerified,
+		UnprotectedReplies: []mgmt.NotifyCount{
+			{Notify: message.NotifyInvalidIKESPI.String(), Count: st.InvalidIKESPISent},
+			{Notify: message.NotifyInvalidMajorVersion.String(), Count: st.InvalidMajorVersionSent},
+		},
+		UnprotectedRepliesLimited: st.UnprotectedRepliesLimited,
+		IdleChildSAsClosed:        st.ChildrenIdle,
+	}
+	for i := range ike.NumExchangeSlots {
+		name := ike.ExchangeOfSlot(i)
+		c.Exchanges = append(c.Exchanges,
+			mgmt.Exchange{Type: name, Direction: "out", Count: st.Out[i][0]},
+			mgmt.Exchange{Type: name, Direction: "in", Count: st.In[i][0]})
+	}
+	return c
 }
 
 func ipsecReason(i int) string    { return ipsec.DropReason(i).String() }
@@ -153,25 +192,17 @@ func (r *Runtime) Metrics() mgmt.Metrics {
 	}
 	drops := r.engine.Drops()
 	ctr := r.stack.Counters()
-	m := mgmt.Metrics{
-		Drops: append(mgmt.DropsFrom(status.SourceIPsec, drops[:], ipsecReason),
-			mgmt.DropsFrom(status.SourceNetstack, ctr.Drops[:], netstackReason)...),
-		IKE:  mgmt.IKECounters{Retransmits: st.Retransmits, AuthFailures: st.AuthFailures},
-		Pool: mgmt.Pool{Available: ctr.PoolAvailable, Size: poolBuffers},
+	all := append(mgmt.DropsFrom(status.SourceIPsec, drops[:], ipsecReason),
+		mgmt.DropsFrom(status.SourceNetstack, ctr.Drops[:], netstackReason)...)
+	return mgmt.Metrics{
+		Drops: append(all, ikeDropList(&st)...),
+		IKE:   ikeCounters(&st),
+		Pool:  mgmt.Pool{Available: ctr.PoolAvailable, Size: poolBuffers},
 		Interfaces: []mgmt.Interface{
 			portMetrics(netstack.Red, ctr.Red),
 			portMetrics(netstack.Black, ctr.Black),
 		},
 	}
-	// Requests we sent are exchanges we initiated; requests we received,
-	// exchanges the peer initiated (retransmissions are counted apart).
-	for i := range ike.NumExchangeSlots {
-		name := ike.ExchangeOfSlot(i)
-		m.IKE.Exchanges = append(m.IKE.Exchanges,
-			mgmt.Exchange{Type: name, Direction: "out", Count: st.Out[i][0]},
-			mgmt.Exchange{Type: name, Direction: "in", Count: st.In[i][0]})
-	}
-	return m
 }
 
 func portMetrics(p netstack.Port, c netstack.PortCounters) mgmt.Interface {
