@@ -127,60 +127,34 @@ func TestSP800_38C(t *testing.T) {
 	}
 }
 
-type wycheproofAEAD struct {
-	NumberOfTests int `json:"numberOfTests"`
-	TestGroups    []struct {
-		IVSize  int `json:"ivSize"`
-		KeySize int `json:"keySize"`
-		TagSize int `json:"tagSize"`
-		Tests   []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Key     testvec.Hex `json:"key"`
-			IV      testvec.Hex `json:"iv"`
-			AAD     testvec.Hex `json:"aad"`
-			Msg     testvec.Hex `json:"msg"`
-			CT      testvec.Hex `json:"ct"`
-			Tag     testvec.Hex `json:"tag"`
-			Result  string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // TestWycheproof runs every test of aes_ccm_test.json. Valid tests must
 // seal to ct||tag and open to msg. Invalid ones must fail to open, or have
 // parameters (nonce or tag size) that New rejects.
 func TestWycheproof(t *testing.T) {
-	var v wycheproofAEAD
-	testvec.Wycheproof(t, "aes_ccm_test.json", &v)
-	var total, valid, invalid, rejectedAtNew int
+	const file = "aes_ccm_test.json"
+	var v testvec.AEADFile
+	testvec.Wycheproof(t, file, &v)
+	var n testvec.Tally
+	var rejectedAtNew int
 	for _, g := range v.TestGroups {
 		for _, tc := range g.Tests {
-			total++
 			name := fmt.Sprintf("tcId %d (%s, %d-bit IV, %d-bit tag)", tc.TcID, tc.Comment, g.IVSize, g.TagSize)
-			switch tc.Result {
-			case "valid":
-				valid++
-			case "invalid":
-				invalid++
-			default:
-				t.Fatalf("%s: unexpected result %q", name, tc.Result)
-			}
+			n.Count(t, name, tc.Result)
 			b, err := aes.NewCipher(tc.Key)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			a, err := New(b, g.TagSize/8, len(tc.IV))
 			if err != nil {
-				if tc.Result == "valid" {
+				if tc.Result == testvec.Valid {
 					t.Errorf("%s: New rejected a valid vector: %v", name, err)
 				}
 				rejectedAtNew++
 				continue
 			}
-			sealed := append(append([]byte{}, tc.CT...), tc.Tag...)
+			sealed := tc.Sealed()
 			opened, err := a.Open(nil, tc.IV, sealed, tc.AAD)
-			if tc.Result == "invalid" {
+			if tc.Result == testvec.Invalid {
 				if err == nil {
 					t.Errorf("%s: invalid vector opened to %x", name, opened)
 				}
@@ -194,11 +168,8 @@ func TestWycheproof(t *testing.T) {
 			}
 		}
 	}
-	if total != v.NumberOfTests {
-		t.Fatalf("ran %d tests, file declares %d", total, v.NumberOfTests)
-	}
-	t.Logf("aes_ccm_test.json: %d tests, %d valid, %d invalid (%d of them rejected by New for their nonce or tag size)",
-		total, valid, invalid, rejectedAtNew)
+	n.RanAll(t, file, v.NumberOfTests)
+	t.Logf("%s: %v (%d of them rejected by New for their nonce or tag size)", file, n, rejectedAtNew)
 }
 
 func TestNewRejects(t *testing.T) {

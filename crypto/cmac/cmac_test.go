@@ -155,43 +155,21 @@ func TestNewRejectsOtherBlockSizes(t *testing.T) {
 	}
 }
 
-type wycheproofMAC struct {
-	NumberOfTests int `json:"numberOfTests"`
-	TestGroups    []struct {
-		KeySize int `json:"keySize"`
-		TagSize int `json:"tagSize"`
-		Tests   []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Key     testvec.Hex `json:"key"`
-			Msg     testvec.Hex `json:"msg"`
-			Tag     testvec.Hex `json:"tag"`
-			Result  string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // TestWycheproof runs every test of aes_cmac_test.json. Keys that AES
 // rejects count as rejected; they must be invalid vectors.
 func TestWycheproof(t *testing.T) {
-	var v wycheproofMAC
-	testvec.Wycheproof(t, "aes_cmac_test.json", &v)
-	var total, valid, invalid, rejected int
+	const file = "aes_cmac_test.json"
+	var v testvec.MACFile
+	testvec.Wycheproof(t, file, &v)
+	var n testvec.Tally
+	var rejected int
 	for _, g := range v.TestGroups {
 		for _, tc := range g.Tests {
-			total++
 			name := fmt.Sprintf("tcId %d (%s)", tc.TcID, tc.Comment)
-			switch tc.Result {
-			case "valid":
-				valid++
-			case "invalid":
-				invalid++
-			default:
-				t.Fatalf("%s: unexpected result %q", name, tc.Result)
-			}
+			n.Count(t, name, tc.Result)
 			b, err := aes.NewCipher(tc.Key)
 			if err != nil {
-				if tc.Result == "valid" {
+				if tc.Result == testvec.Valid {
 					t.Errorf("%s: valid key rejected: %v", name, err)
 				}
 				rejected++
@@ -204,15 +182,13 @@ func TestWycheproof(t *testing.T) {
 			m.Write(tc.Msg)
 			tag := m.Sum(nil)[:g.TagSize/8]
 			ok := subtle.ConstantTimeCompare(tag, tc.Tag) == 1
-			if ok != (tc.Result == "valid") {
+			if ok != (tc.Result == testvec.Valid) {
 				t.Errorf("%s: verified %v, want result %s (tag %x, vector %x)", name, ok, tc.Result, tag, tc.Tag)
 			}
 		}
 	}
-	if total != v.NumberOfTests {
-		t.Fatalf("ran %d tests, file declares %d", total, v.NumberOfTests)
-	}
-	t.Logf("aes_cmac_test.json: %d tests, %d valid, %d invalid (%d of them rejected at key setup)", total, valid, invalid, rejected)
+	n.RanAll(t, file, v.NumberOfTests)
+	t.Logf("%s: %v (%d of them rejected at key setup)", file, n, rejected)
 }
 
 func TestAllocs(t *testing.T) {

@@ -38,70 +38,43 @@ func TestGCMSpecEmptyPlaintext(t *testing.T) {
 	}
 }
 
-type wycheproofMACWithIV struct {
-	NumberOfTests int `json:"numberOfTests"`
-	TestGroups    []struct {
-		KeySize int `json:"keySize"`
-		IVSize  int `json:"ivSize"`
-		TagSize int `json:"tagSize"`
-		Tests   []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Key     testvec.Hex `json:"key"`
-			IV      testvec.Hex `json:"iv"`
-			Msg     testvec.Hex `json:"msg"`
-			Tag     testvec.Hex `json:"tag"`
-			Result  string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // TestWycheproof runs every test of aes_gmac_test.json. A valid test must
 // produce its tag and verify; an invalid one must not verify, or have an IV
 // size that New rejects (crypto/cipher refuses empty nonces). A valid test
 // that New cannot handle fails.
 func TestWycheproof(t *testing.T) {
-	var v wycheproofMACWithIV
-	testvec.Wycheproof(t, "aes_gmac_test.json", &v)
-	var total, valid, invalid, rejectedAtNew int
+	const file = "aes_gmac_test.json"
+	var v testvec.MACWithIVFile
+	testvec.Wycheproof(t, file, &v)
+	var n testvec.Tally
+	var rejectedAtNew int
 	for _, g := range v.TestGroups {
 		if g.TagSize != 8*TagSize {
 			t.Fatalf("group with %d-bit tags: RFC 4543 uses only 128-bit tags; extend this test", g.TagSize)
 		}
 		for _, tc := range g.Tests {
-			total++
 			name := fmt.Sprintf("tcId %d (%s, %d-bit IV)", tc.TcID, tc.Comment, g.IVSize)
-			switch tc.Result {
-			case "valid":
-				valid++
-			case "invalid":
-				invalid++
-			default:
-				t.Fatalf("%s: unexpected result %q", name, tc.Result)
-			}
+			n.Count(t, name, tc.Result)
 			m, err := New(tc.Key, len(tc.IV))
 			if err != nil {
-				if tc.Result == "valid" {
+				if tc.Result == testvec.Valid {
 					t.Errorf("%s: New rejected a valid vector: %v", name, err)
 				}
 				rejectedAtNew++
 				continue
 			}
-			if ok := m.Verify(tc.IV, tc.Msg, tc.Tag); ok != (tc.Result == "valid") {
+			if ok := m.Verify(tc.IV, tc.Msg, tc.Tag); ok != (tc.Result == testvec.Valid) {
 				t.Errorf("%s: Verify = %v, want result %s", name, ok, tc.Result)
 			}
-			if tc.Result == "valid" {
+			if tc.Result == testvec.Valid {
 				if got := m.Tag(nil, tc.IV, tc.Msg); !bytes.Equal(got, tc.Tag) {
 					t.Errorf("%s: tag %x, want %x", name, got, tc.Tag)
 				}
 			}
 		}
 	}
-	if total != v.NumberOfTests {
-		t.Fatalf("ran %d tests, file declares %d", total, v.NumberOfTests)
-	}
-	t.Logf("aes_gmac_test.json: %d tests, %d valid, %d invalid (%d of them rejected by New for their IV size)",
-		total, valid, invalid, rejectedAtNew)
+	n.RanAll(t, file, v.NumberOfTests)
+	t.Logf("%s: %v (%d of them rejected by New for their IV size)", file, n, rejectedAtNew)
 }
 
 func TestVerifyRejectsMalformed(t *testing.T) {

@@ -1,6 +1,8 @@
 // Package testvec finds and loads the shared test vectors (Wycheproof JSON)
 // for tests. The vectors live outside the repository, at ../shared/vectors
 // from the repository root; when they are absent, tests skip with a message.
+// It also holds the Wycheproof AEAD and MAC schemas and a tally of results
+// that the primitives' tests share.
 package testvec
 
 import (
