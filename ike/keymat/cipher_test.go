@@ -302,25 +302,6 @@ func TestGCMTruncatedTags(t *testing.T) {
 	}
 }
 
-type aeadVectors struct {
-	TestGroups []struct {
-		IVSize  int `json:"ivSize"`
-		KeySize int `json:"keySize"`
-		TagSize int `json:"tagSize"`
-		Tests   []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Key     testvec.Hex `json:"key"`
-			IV      testvec.Hex `json:"iv"`
-			AAD     testvec.Hex `json:"aad"`
-			Msg     testvec.Hex `json:"msg"`
-			CT      testvec.Hex `json:"ct"`
-			Tag     testvec.Hex `json:"tag"`
-			Result  string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // Wycheproof AES-GCM, AES-CCM and ChaCha20-Poly1305 run through the SK
 // cipher: the nonce splits into RFC 5282's salt (the tail of the key
 // material: 4 octets, 3 for CCM) and the 8-octet IV carried in the
@@ -345,7 +326,7 @@ func TestWycheproofSKAEAD(t *testing.T) {
 			return proposal.Encr{ID: proposal.EncrChaCha20Poly13}, tag == 128
 		}, false},
 	} {
-		var v aeadVectors
+		var v testvec.AEADFile
 		testvec.Wycheproof(t, f.file, &v)
 		var opened, refused, truncated, skipped int
 		for _, g := range v.TestGroups {
@@ -362,9 +343,9 @@ func TestWycheproofSKAEAD(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s tc %d: %v", f.file, tc.TcID, err)
 				}
-				ct := append(bytes.Clone(tc.CT), tc.Tag...)
+				ct := tc.Sealed()
 				pt, err := c.Open(nil, tc.IV[saltLen:], ct, tc.AAD)
-				if tc.Result == "invalid" {
+				if tc.Result == testvec.Invalid {
 					if err == nil {
 						t.Errorf("%s tc %d (%s): invalid vector opened", f.file, tc.TcID, tc.Comment)
 					}

@@ -189,20 +189,6 @@ func TestSKEYSEEDAESPRFUsesHalfNonces(t *testing.T) {
 	}
 }
 
-type macVectors struct {
-	TestGroups []struct {
-		KeySize int `json:"keySize"`
-		TagSize int `json:"tagSize"`
-		Tests   []struct {
-			TcID   int         `json:"tcId"`
-			Key    testvec.Hex `json:"key"`
-			Msg    testvec.Hex `json:"msg"`
-			Tag    testvec.Hex `json:"tag"`
-			Result string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // Wycheproof HMAC through the PRF (full-length tags, any key size) and
 // through the SK integrity transforms (their key length and truncation:
 // SHA2-256-128, SHA2-384-192, SHA2-512-256; SHA1-96 has no 96-bit
@@ -218,7 +204,7 @@ func TestWycheproofHMAC(t *testing.T) {
 		{"hmac_sha384_test.json", proposal.PRFHMACSHA384, proposal.IntegHMACSHA384192},
 		{"hmac_sha512_test.json", proposal.PRFHMACSHA512, proposal.IntegHMACSHA512256},
 	} {
-		var v macVectors
+		var v testvec.MACFile
 		testvec.Wycheproof(t, c.file, &v)
 		p, _ := NewPRF(c.prf)
 		info, _ := c.integ.Info()
@@ -227,7 +213,7 @@ func TestWycheproofHMAC(t *testing.T) {
 			full := g.TagSize == 8*p.Size()
 			asInteg := g.KeySize == 8*info.KeyLen && (g.TagSize == 8*info.ICVLen || full)
 			for _, tc := range g.Tests {
-				valid := tc.Result == "valid"
+				valid := tc.Result == testvec.Valid
 				if full {
 					if got := p.Compute(tc.Key, tc.Msg); bytes.Equal(got, tc.Tag) != valid {
 						t.Errorf("%s tc %d: PRF %x vs %s tag %x", c.file, tc.TcID, got, tc.Result, tc.Tag)
@@ -259,7 +245,7 @@ func TestWycheproofHMAC(t *testing.T) {
 // and through AUTH_AES_CMAC_96, whose ICV must be each valid tag cut to
 // 12 octets.
 func TestWycheproofCMAC(t *testing.T) {
-	var v macVectors
+	var v testvec.MACFile
 	testvec.Wycheproof(t, "aes_cmac_test.json", &v)
 	p, _ := NewPRF(proposal.PRFAES128CMAC)
 	var n int
@@ -268,7 +254,7 @@ func TestWycheproofCMAC(t *testing.T) {
 			continue
 		}
 		for _, tc := range g.Tests {
-			valid := tc.Result == "valid"
+			valid := tc.Result == testvec.Valid
 			m, err := newInteg(proposal.IntegAESCMAC96, tc.Key)
 			if err != nil {
 				t.Fatal(err)
