@@ -349,8 +349,8 @@ func (m *Manager) installChild(c *childSA, keys *keymat.ChildKeys, weInit, outNo
 // retransmission schedule.
 func (m *Manager) outboundWait() time.Duration {
 	var d time.Duration
-	for i := 0; i <= m.cfg.RetransmitTries; i++ {
-		d += time.Duration(float64(m.cfg.RetransmitTimeout) * math.Pow(m.cfg.RetransmitBase, float64(i)))
+	for i := 0; i <= m.cfg.RetransmitTries && d < math.MaxInt64/4; i++ {
+		d += m.backoff(i)
 	}
 	return d
 }

@@ -147,16 +147,24 @@ func (m *Manager) sendPackets(packets [][]byte, local, remote netip.AddrPort) {
 
 // retransmitDelay is the wait after the tries-th retransmission.
 func (m *Manager) retransmitDelay(sa *ikeSA, tries int) time.Duration {
-	d := time.Duration(float64(m.cfg.RetransmitTimeout) * math.Pow(m.cfg.RetransmitBase, float64(tries)))
-	if m.cfg.RetransmitLimit > 0 {
-		d = min(d, m.cfg.RetransmitLimit)
-	}
+	d := m.backoff(tries)
 	if sa.conn != nil && sa.conn.DPDTimeout > 0 && sa.active != nil {
 		if left := sa.active.sent.Add(sa.conn.DPDTimeout).Sub(m.now); left < d {
 			d = max(left, 0)
 		}
 	}
 	return d
+}
+
+// backoff is RetransmitTimeout × RetransmitBaseⁿ, capped at
+// RetransmitLimit. The product is capped before it becomes a Duration: from
+// some n it no longer fits in one, and the conversion would not saturate.
+func (m *Manager) backoff(n int) time.Duration {
+	f := float64(m.cfg.RetransmitTimeout) * math.Pow(m.cfg.RetransmitBase, float64(n))
+	if m.cfg.RetransmitLimit > 0 && f > float64(m.cfg.RetransmitLimit) {
+		return m.cfg.RetransmitLimit
+	}
+	return time.Duration(min(f, float64(math.MaxInt64/2)))
 }
 
 // retransmit resends the outstanding request, or gives up on the peer.

@@ -111,6 +111,41 @@ func TestRetransmitSchedule(t *testing.T) {
 	}
 }
 
+// TestRetransmitScheduleCapped: with many tries and a cap, every
+// retransmission waits the cap once the exponential wait passes it, even
+// when the uncapped wait would no longer fit in a time.Duration (4 s ×
+// 1.8ⁿ does from n = 37): none comes early and the peer is declared dead
+// only after the whole schedule.
+func TestRetransmitScheduleCapped(t *testing.T) {
+	const tries, limit = 60, 10 * time.Second
+	p := newPair(t, pairOpts{tweak: func(a, b *ike.Config) {
+		a.Connections[0].KeyingTries = 1
+		a.RetransmitTries, a.RetransmitLimit = tries, limit
+	}})
+	var times []time.Time
+	p.net.Filter = func(d *iketest.Datagram) iketest.Verdict {
+		if d.From.Addr() == addrA {
+			times = append(times, d.Sent)
+		}
+		return iketest.Drop
+	}
+	if err := p.a.M.Up("gw", "net", nil); err != nil {
+		t.Fatal(err)
+	}
+	p.net.RunFor(time.Hour)
+	if len(times) != tries+1 {
+		t.Fatalf("%d transmissions, want %d", len(times), tries+1)
+	}
+	for i := 4; i < len(times); i++ {
+		if d := times[i].Sub(times[i-1]); d != limit {
+			t.Fatalf("retransmission %d after %v, want %v", i, d, limit)
+		}
+	}
+	if s := p.a.M.Stats(); s.PeersDead != 1 || s.IKESAs != 0 {
+		t.Errorf("peers dead %d, IKE SAs %d", s.PeersDead, s.IKESAs)
+	}
+}
+
 // TestReorderedResponses delays each IKE_AUTH datagram so that
 // retransmissions overtake originals.
 func TestReorderedRetransmissions(t *testing.T) {
