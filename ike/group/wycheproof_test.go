@@ -10,17 +10,20 @@ import (
 	"github.com/bitw-dev/bitw/ipsec/proposal"
 )
 
-type xdhFile struct {
+// ecdhFile is a file of Wycheproof's xdh_comp and ecdh_ecpoint schemas,
+// whose tests have the same fields: our private key, the peer's public
+// value and the shared secret they give.
+type ecdhFile struct {
 	TestGroups []struct {
 		Curve string `json:"curve"`
 		Tests []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Flags   []string    `json:"flags"`
-			Public  testvec.Hex `json:"public"`
-			Private testvec.Hex `json:"private"`
-			Shared  testvec.Hex `json:"shared"`
-			Result  string      `json:"result"`
+			TcID    int            `json:"tcId"`
+			Comment string         `json:"comment"`
+			Flags   []string       `json:"flags"`
+			Public  testvec.Hex    `json:"public"`
+			Private testvec.Hex    `json:"private"`
+			Shared  testvec.Hex    `json:"shared"`
+			Result  testvec.Result `json:"result"`
 		} `json:"tests"`
 	} `json:"testGroups"`
 }
@@ -29,7 +32,7 @@ type xdhFile struct {
 // secret, except those whose secret is all zero, which RFC 8031 §2.3
 // requires us to reject.
 func TestWycheproofX25519(t *testing.T) {
-	var f xdhFile
+	var f ecdhFile
 	testvec.Wycheproof(t, "x25519_test.json", &f)
 	var matched, rejected int
 	for _, g := range f.TestGroups {
@@ -39,7 +42,7 @@ func TestWycheproofX25519(t *testing.T) {
 				t.Fatalf("tc %d: private key: %v", tc.TcID, err)
 			}
 			z, err := x.Shared(tc.Public)
-			mustReject := tc.Result == "invalid" || slices.Contains(tc.Flags, "ZeroSharedSecret")
+			mustReject := tc.Result == testvec.Invalid || slices.Contains(tc.Flags, "ZeroSharedSecret")
 			switch {
 			case mustReject && err == nil:
 				t.Errorf("tc %d (%s): accepted, secret %x", tc.TcID, tc.Comment, z)
@@ -60,20 +63,6 @@ func TestWycheproofX25519(t *testing.T) {
 	}
 }
 
-type ecpointFile struct {
-	TestGroups []struct {
-		Curve string `json:"curve"`
-		Tests []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Public  testvec.Hex `json:"public"`
-			Private testvec.Hex `json:"private"`
-			Shared  testvec.Hex `json:"shared"`
-			Result  string      `json:"result"`
-		} `json:"tests"`
-	} `json:"testGroups"`
-}
-
 // ECDH with ecpoint encoding. IKE (RFC 5903 §7) carries x|y with no
 // format octet, so an uncompressed 04|x|y point is converted by dropping
 // the 04; compressed and malformed encodings have no IKE form at all, and
@@ -88,13 +77,13 @@ func TestWycheproofECDH(t *testing.T) {
 		{"ecdh_secp521r1_ecpoint_test.json", proposal.KEECP521},
 	} {
 		t.Run(c.id.String(), func(t *testing.T) {
-			var f ecpointFile
+			var f ecdhFile
 			testvec.Wycheproof(t, c.file, &f)
 			g := ecGroups[c.id]
 			var matched, rejected, unrepresentable int
 			for _, grp := range f.TestGroups {
 				for i, tc := range grp.Tests {
-					if raceEnabled && c.id != proposal.KEECP256 && i%8 != 0 && tc.Result == "valid" {
+					if raceEnabled && c.id != proposal.KEECP256 && i%8 != 0 && tc.Result == testvec.Valid {
 						continue // see raceEnabled; invalid vectors always run
 					}
 					priv := leftPad(tc.Private, g.scalar)
@@ -112,7 +101,7 @@ func TestWycheproofECDH(t *testing.T) {
 								t.Errorf("tc %d (%s, %s): non-RFC 5903 encoding accepted", tc.TcID, tc.Comment, tc.Result)
 							}
 						}
-						if tc.Result == "invalid" {
+						if tc.Result == testvec.Invalid {
 							rejected++
 						} else {
 							unrepresentable++
@@ -121,9 +110,9 @@ func TestWycheproofECDH(t *testing.T) {
 					}
 					z, err := x.Shared(tc.Public[1:])
 					switch {
-					case tc.Result == "invalid" && err == nil:
+					case tc.Result == testvec.Invalid && err == nil:
 						t.Errorf("tc %d (%s): invalid point accepted", tc.TcID, tc.Comment)
-					case tc.Result == "invalid":
+					case tc.Result == testvec.Invalid:
 						if !errors.Is(err, ErrPeerValue) {
 							t.Errorf("tc %d: error %v is not ErrPeerValue", tc.TcID, err)
 						}
@@ -164,13 +153,13 @@ type mlkemFile struct {
 	TestGroups []struct {
 		ParameterSet string `json:"parameterSet"`
 		Tests        []struct {
-			TcID    int         `json:"tcId"`
-			Comment string      `json:"comment"`
-			Seed    testvec.Hex `json:"seed"`
-			EK      testvec.Hex `json:"ek"`
-			C       testvec.Hex `json:"c"`
-			K       testvec.Hex `json:"K"`
-			Result  string      `json:"result"`
+			TcID    int            `json:"tcId"`
+			Comment string         `json:"comment"`
+			Seed    testvec.Hex    `json:"seed"`
+			EK      testvec.Hex    `json:"ek"`
+			C       testvec.Hex    `json:"c"`
+			K       testvec.Hex    `json:"K"`
+			Result  testvec.Result `json:"result"`
 		} `json:"tests"`
 	} `json:"testGroups"`
 }
@@ -198,7 +187,7 @@ func TestWycheproofMLKEM(t *testing.T) {
 				for _, tc := range g.Tests {
 					x, err := mlkemFromSeed(c.id, tc.Seed)
 					if err != nil {
-						if tc.Result != "invalid" {
+						if tc.Result != testvec.Invalid {
 							t.Errorf("tc %d (%s): %v", tc.TcID, tc.Comment, err)
 						}
 						rejected++
@@ -212,9 +201,9 @@ func TestWycheproofMLKEM(t *testing.T) {
 					}
 					k, err := x.Shared(tc.C)
 					switch {
-					case tc.Result == "invalid" && err == nil:
+					case tc.Result == testvec.Invalid && err == nil:
 						t.Errorf("tc %d (%s): accepted", tc.TcID, tc.Comment)
-					case tc.Result == "invalid":
+					case tc.Result == testvec.Invalid:
 						rejected++
 						continue
 					case err != nil:
