@@ -2,9 +2,7 @@ package netstack_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"io"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -194,47 +192,7 @@ func TestEngineTwoGateways(t *testing.T) {
 
 func TestEngineTwoGatewaysTCP(t *testing.T) {
 	n := newEngineNet(t, "aes128gcm16", true)
-	ln, err := n.hb.ListenTCP(netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	payload := bytes.Repeat(n.marker, 30000)
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		got, err := io.ReadAll(c)
-		if err == nil && !bytes.Equal(got, payload) {
-			err = io.ErrUnexpectedEOF
-		}
-		done <- err
-	}()
-	stop := make(chan struct{})
-	defer close(stop)
-	go tick(n.clk, stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := n.ha.DialTCP(ctx, netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(payload); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-ctx.Done():
-		t.Fatal("transfer timed out")
-	}
+	transferTCP(t, n.clk, n.ha, n.hb, "192.168.2.10:9000", bytes.Repeat(n.marker, 30000), 30*time.Second)
 	if c := n.cleartext.Load(); c != 0 {
 		t.Fatalf("%d cleartext frames on black", c)
 	}

@@ -1,8 +1,10 @@
 package netstack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -247,5 +249,66 @@ func waitReady(t testing.TB, g *gw) {
 		case <-time.After(time.Millisecond):
 			g.clk.Advance(50 * time.Millisecond)
 		}
+	}
+}
+
+// tick advances a manual clock in the background, for tests that need
+// TCP's timers to run.
+func tick(clk *faketime.ManualClock, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(200 * time.Microsecond):
+			clk.Advance(time.Millisecond)
+		}
+	}
+}
+
+// transferTCP carries payload over TCP from host from to a listener that
+// host to opens at dst, ticking clk for TCP's timers, and fails unless
+// the listener reads it back whole within timeout.
+func transferTCP(t *testing.T, clk *faketime.ManualClock, from, to *nictest.Host, dst string, payload []byte, timeout time.Duration) {
+	t.Helper()
+	addr := netip.MustParseAddrPort(dst)
+	ln, err := to.ListenTCP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		got, err := io.ReadAll(c)
+		if err == nil && !bytes.Equal(got, payload) {
+			err = io.ErrUnexpectedEOF
+		}
+		done <- err
+	}()
+	stop := make(chan struct{})
+	defer close(stop)
+	go tick(clk, stop)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := from.DialTCP(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("transfer timed out")
 	}
 }

@@ -2,9 +2,7 @@ package netstack_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -398,47 +396,8 @@ func TestEngineNoESPTrains(t *testing.T) {
 // returns what gwA's black NIC and gwB's red NIC saw of trains, having
 // checked that no train broke the contract.
 func (n *engineNet) transferOverTrains(t *testing.T) (black, red nictest.OffloadStats) {
-	ln, err := n.hb.ListenTCP(netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	payload := bytes.Repeat([]byte("train payload 0123456789abcdef "), 40000)
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		got, err := io.ReadAll(c)
-		if err == nil && !bytes.Equal(got, payload) {
-			err = io.ErrUnexpectedEOF
-		}
-		done <- err
-	}()
-	stop := make(chan struct{})
-	defer close(stop)
-	go tick(n.clk, stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := n.ha.DialTCP(ctx, netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(payload); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-ctx.Done():
-		t.Fatal("transfer timed out")
-	}
+	transferTCP(t, n.clk, n.ha, n.hb, "192.168.2.10:9000", payload, 60*time.Second)
 	if c := n.cleartext.Load(); c != 0 {
 		t.Fatalf("%d cleartext frames on black", c)
 	}

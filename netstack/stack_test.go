@@ -108,62 +108,9 @@ func TestTransitPingAcrossTwoGateways(t *testing.T) {
 // checksums, or the transfer would stall.
 func TestTransitTCPAcrossTwoGateways(t *testing.T) {
 	a, _, ha, hb := twoGateways(t)
-	ln, err := hb.ListenTCP(netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	payload := bytes.Repeat([]byte("bitw transit "), 20000)
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		got, err := io.ReadAll(c)
-		if err == nil && !bytes.Equal(got, payload) {
-			err = io.ErrUnexpectedEOF
-		}
-		done <- err
-	}()
-	stop := make(chan struct{})
-	defer close(stop)
-	go tick(a.clk, stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := ha.DialTCP(ctx, netip.MustParseAddrPort("192.168.2.10:9000"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(payload); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-ctx.Done():
-		t.Fatal("transfer timed out")
-	}
+	transferTCP(t, a.clk, ha, hb, "192.168.2.10:9000", bytes.Repeat([]byte("bitw transit "), 20000), 20*time.Second)
 	if ca := a.s.Counters(); ca.MSSClamped == 0 {
 		t.Fatalf("no SYN clamped: %+v", ca)
-	}
-}
-
-// tick advances a manual clock in the background, for tests that need
-// TCP's timers to run.
-func tick(clk *faketime.ManualClock, stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
-			return
-		case <-time.After(200 * time.Microsecond):
-			clk.Advance(time.Millisecond)
-		}
 	}
 }
 
