@@ -50,17 +50,33 @@ var (
 	benchPeer     = netip.MustParseAddr("203.0.113.2")
 )
 
-func benchEngine(tb testing.TB) *ipsec.Engine {
-	e := ipsec.New(ipsec.Config{})
+// benchSuite returns the suite of the benchmarks' SAs, AES-128-GCM-16,
+// and their all-zero key.
+func benchSuite(tb testing.TB) (proposal.Suite, []byte) {
 	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s := proposal.Suite{Protocol: proposal.ProtoESP, Encr: ps[0].Encr[0]}
+	return s, make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
+}
+
+// benchEncap is the SAs' UDP encapsulation (RFC 3948) if encap, else none.
+func benchEncap(encap bool) ipsec.UDPEncap {
+	if encap {
+		return ipsec.UDPEncap{SrcPort: 4500, DstPort: 4500}
+	}
+	return ipsec.UDPEncap{}
+}
+
+// benchEngine is an engine whose one outbound SA protects 192.168.1.0/24
+// to 192.168.2.0/24 toward benchPeer, in UDP if encap.
+func benchEngine(tb testing.TB, encap bool) *ipsec.Engine {
+	e := ipsec.New(ipsec.Config{})
+	s, key := benchSuite(tb)
 	sel := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}}
-	key := make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
 	if err := e.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x1001, Mode: ipsec.ModeTunnel, Src: netip.MustParseAddr("203.0.113.1"), Dst: benchPeer,
-		Suite: s, EncKey: key, Selectors: sel, ReqID: 1}); err != nil {
+		Encap: benchEncap(encap), Suite: s, EncKey: key, Selectors: sel, ReqID: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := e.AddPolicy(ipsec.Policy{Selectors: sel, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
@@ -121,7 +137,7 @@ func forwardOne(s *Stack, l *rxLoop, frame []byte) {
 // TestTransitAllocations: the red-to-black forward path, through the real
 // engine and a resolved neighbour, allocates nothing.
 func TestTransitAllocations(t *testing.T) {
-	s, l, black, frame := benchSetup(t, benchEngine(t), 1400)
+	s, l, black, frame := benchSetup(t, benchEngine(t, false), 1400)
 	allocs := testing.AllocsPerRun(1000, func() {
 		forwardOne(s, l, frame)
 		l.flush()
@@ -150,7 +166,7 @@ func benchmarkTransit(b *testing.B, dp func(testing.TB) DataPlane, size int) {
 }
 
 func pass(testing.TB) DataPlane                  { return passDP{peer: benchPeer} }
-func engine(tb testing.TB) DataPlane             { return benchEngine(tb) }
+func engine(tb testing.TB) DataPlane             { return benchEngine(tb, false) }
 func BenchmarkTransitFramePath64(b *testing.B)   { benchmarkTransit(b, pass, 64) }
 func BenchmarkTransitFramePath1400(b *testing.B) { benchmarkTransit(b, pass, 1400) }
 func BenchmarkTransitESP64(b *testing.B)         { benchmarkTransit(b, engine, 64) }
@@ -175,20 +191,12 @@ func decapSetup(tb testing.TB, size int) (*Stack, *rxLoop, *sinkNIC, func(int) [
 // decapSetupWith is decapSetup with a red NIC of the caller's, UDP
 // encapsulation or not, and the inner packets that inner(i) returns.
 func decapSetupWith(tb testing.TB, size int, red NIC, encap bool, inner func(i int) []byte) (*Stack, *rxLoop, func(int) [][]byte) {
-	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := proposal.Suite{Protocol: proposal.ProtoESP, Encr: ps[0].Encr[0]}
-	key := make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
+	s, key := benchSuite(tb)
 	me, peer := netip.MustParseAddr("203.0.113.1"), benchPeer
 	// The peer protects 192.168.2.0/24 → 192.168.1.0/24.
 	selPeer := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}}
 	selMe := ipsec.Selectors{Local: selPeer.Remote, Remote: selPeer.Local}
-	var enc ipsec.UDPEncap
-	if encap {
-		enc = ipsec.UDPEncap{SrcPort: 4500, DstPort: 4500}
-	}
+	enc := benchEncap(encap)
 	sender := ipsec.New(ipsec.Config{})
 	if err := sender.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x2002, Mode: ipsec.ModeTunnel, Src: peer, Dst: me, Encap: enc, Suite: s, EncKey: key, Selectors: selPeer, ReqID: 1}); err != nil {
 		tb.Fatal(err)

@@ -2,11 +2,9 @@ package netstack
 
 import (
 	"encoding/binary"
-	"net/netip"
 	"testing"
 
 	"github.com/bitw-dev/bitw/ipsec"
-	"github.com/bitw-dev/bitw/ipsec/proposal"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 )
 
@@ -31,30 +29,10 @@ func (n *trainSink) WriteTrains(bufs []*ipsec.Buffer, trains []Train) (int, erro
 	return len(bufs), nil
 }
 
-// encapEngine is benchEngine's SA in UDP (RFC 3948), as the bench runs it.
-func encapEngine(tb testing.TB) *ipsec.Engine {
-	e := ipsec.New(ipsec.Config{})
-	ps, err := proposal.Parse("aes128gcm16", proposal.ProtoESP)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := proposal.Suite{Protocol: proposal.ProtoESP, Encr: ps[0].Encr[0]}
-	sel := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}}
-	key := make([]byte, s.Encr.ID.KeyLen(s.Encr.KeyBits))
-	if err := e.AddSA(ipsec.SAConfig{Dir: ipsec.DirOut, SPI: 0x1001, Mode: ipsec.ModeTunnel, Src: netip.MustParseAddr("203.0.113.1"), Dst: benchPeer,
-		Encap: ipsec.UDPEncap{SrcPort: 4500, DstPort: 4500}, Suite: s, EncKey: key, Selectors: sel, ReqID: 1}); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := e.AddPolicy(ipsec.Policy{Selectors: sel, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
 // trainTransitSetup is benchSetup with a black NIC that takes trains and
 // the engine sealing ESP in UDP.
 func trainTransitSetup(tb testing.TB, size int) (*Stack, *rxLoop, *trainSink, []byte) {
-	s, l, _, frame := benchSetup(tb, encapEngine(tb), size)
+	s, l, _, frame := benchSetup(tb, benchEngine(tb, true), size)
 	black := &trainSink{sinkNIC: sinkNIC{mac: benchBlackMAC}}
 	s.ports[Black].nic, s.ports[Black].offload = black, black
 	return s, l, black, frame
