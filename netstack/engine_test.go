@@ -94,17 +94,22 @@ func newEngineNet(t *testing.T, kw string, encap bool) *engineNet {
 // newEngineNetWith is newEngineNet with NICs that take the given trains
 // and stack configurations that cfg may change.
 func newEngineNetWith(t *testing.T, kw string, encap bool, offloads netstack.TxOffloads, cfg ...func(*netstack.Config)) *engineNet {
+	ea, eb := ipsec.New(ipsec.Config{}), ipsec.New(ipsec.Config{})
+	s := suite(t, kw)
+	installTunnel(t, ea, "203.0.113.1", "203.0.113.2", "192.168.1.0/24", "192.168.2.0/24", 0xa0000001, 0xb0000001, s, encap)
+	installTunnel(t, eb, "203.0.113.2", "203.0.113.1", "192.168.2.0/24", "192.168.1.0/24", 0xb0000001, 0xa0000001, s, encap)
+	return wireEngines(t, ea, eb, offloads, cfg...)
+}
+
+// wireEngines puts the engines ea and eb behind gwA and gwB, splices and
+// watches the black wire between them, and adds hostA and hostB.
+func wireEngines(t *testing.T, ea, eb *ipsec.Engine, offloads netstack.TxOffloads, cfg ...func(*netstack.Config)) *engineNet {
 	mod := func(c *netstack.Config) {
 		for _, f := range cfg {
 			f(c)
 		}
 	}
-	n := &engineNet{clk: faketime.NewManualClock(), marker: []byte("cleartext-marker-7d1c")}
-	n.ea = ipsec.New(ipsec.Config{})
-	n.eb = ipsec.New(ipsec.Config{})
-	s := suite(t, kw)
-	installTunnel(t, n.ea, "203.0.113.1", "203.0.113.2", "192.168.1.0/24", "192.168.2.0/24", 0xa0000001, 0xb0000001, s, encap)
-	installTunnel(t, n.eb, "203.0.113.2", "203.0.113.1", "192.168.2.0/24", "192.168.1.0/24", 0xb0000001, 0xa0000001, s, encap)
+	n := &engineNet{ea: ea, eb: eb, clk: faketime.NewManualClock(), marker: []byte("cleartext-marker-7d1c")}
 	n.a = newGW(t, gwOpts{red: "192.168.1.1/24", black: "203.0.113.1/24", clk: n.clk, dp: n.ea, offloads: offloads, cfg: mod})
 	n.b = newGW(t, gwOpts{red: "192.168.2.1/24", black: "203.0.113.2/24", clk: n.clk, dp: n.eb, offloads: offloads, cfg: mod,
 		macRed: netstack.MAC{2, 0, 0, 1, 0xa, 1}, macBlack: netstack.MAC{2, 0, 0, 1, 0xb, 1}})
@@ -203,19 +208,12 @@ func TestEngineTwoGatewaysTCP(t *testing.T) {
 
 // Without an SA nothing crosses, and nothing leaves black in clear.
 func TestEngineFailClosed(t *testing.T) {
-	n := &engineNet{clk: faketime.NewManualClock(), marker: []byte("cleartext-marker-7d1c")}
-	n.ea = ipsec.New(ipsec.Config{})
-	n.eb = ipsec.New(ipsec.Config{})
+	ea := ipsec.New(ipsec.Config{})
 	sel := ipsec.Selectors{Local: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.1.0/24"))}, Remote: []ipsec.TS{ipsec.PrefixTS(netip.MustParsePrefix("192.168.2.0/24"))}}
-	if _, err := n.ea.AddPolicy(ipsec.Policy{Selectors: sel, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
+	if _, err := ea.AddPolicy(ipsec.Policy{Selectors: sel, Action: ipsec.ActionProtect, ReqID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	n.a = newGW(t, gwOpts{red: "192.168.1.1/24", black: "203.0.113.1/24", clk: n.clk, dp: n.ea})
-	n.b = newGW(t, gwOpts{red: "192.168.2.1/24", black: "203.0.113.2/24", clk: n.clk, dp: n.eb,
-		macRed: netstack.MAC{2, 0, 0, 1, 0xa, 1}, macBlack: netstack.MAC{2, 0, 0, 1, 0xb, 1}})
-	go n.watchBlack(n.a.black, n.b.black)
-	go n.watchBlack(n.b.black, n.a.black)
-	n.ha = newHost(t, n.a.red, n.clk, "192.168.1.10/24", "192.168.1.1")
+	n := wireEngines(t, ea, ipsec.New(ipsec.Config{}), netstack.TxOffloads{})
 	if err := n.ha.Ping(netip.MustParseAddr("192.168.2.10"), 32, 200*time.Millisecond, func() { n.clk.Advance(time.Millisecond) }); err == nil {
 		t.Fatal("ping crossed without an SA")
 	}
