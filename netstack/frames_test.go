@@ -139,31 +139,28 @@ func isIPv6(f []byte) bool { return len(f) >= 54 && binary.BigEndian.Uint16(f[12
 
 // arpRequest is "who has target, tell sender" from mac.
 func arpRequest(mac netstack.MAC, sender, target string) []byte {
-	a := make([]byte, 28)
-	binary.BigEndian.PutUint16(a[0:], 1)
-	binary.BigEndian.PutUint16(a[2:], 0x0800)
-	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:], 1)
-	copy(a[8:], mac[:])
-	s, t := netip.MustParseAddr(sender).As4(), netip.MustParseAddr(target).As4()
-	copy(a[14:], s[:])
-	copy(a[24:], t[:])
-	return ether(netstack.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac, 0x0806, a)
+	return arpFrame(1, mac, sender, netstack.MAC{}, target, netstack.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 }
 
 // arpReply answers a request for target from mac.
 func arpReply(mac netstack.MAC, to netstack.MAC, sender, target string) []byte {
+	return arpFrame(2, mac, sender, to, target, to)
+}
+
+// arpFrame is an Ethernet IPv4 ARP packet (RFC 826) with operation op
+// from mac and sender, about target at hardware address tha, sent to dst.
+func arpFrame(op uint16, mac netstack.MAC, sender string, tha netstack.MAC, target string, dst netstack.MAC) []byte {
 	a := make([]byte, 28)
 	binary.BigEndian.PutUint16(a[0:], 1)
 	binary.BigEndian.PutUint16(a[2:], 0x0800)
 	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:], 2)
+	binary.BigEndian.PutUint16(a[6:], op)
 	copy(a[8:], mac[:])
 	s, t := netip.MustParseAddr(sender).As4(), netip.MustParseAddr(target).As4()
 	copy(a[14:], s[:])
-	copy(a[18:], to[:])
+	copy(a[18:], tha[:])
 	copy(a[24:], t[:])
-	return ether(to, mac, 0x0806, a)
+	return ether(dst, mac, 0x0806, a)
 }
 
 // isARPRequestFor reports an ARP request for target.
