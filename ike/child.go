@@ -25,10 +25,18 @@ type childRequest struct {
 	// packet holds the selectors of the packet behind an acquire, sent
 	// first in TSi and TSr (RFC 7296 §2.9).
 	packet *[2]TS
-	// trapKey names the trap policy an acquire came from: the Child SA
-	// takes its ReqID, whatever its narrowed selectors.
-	trapKey string
-	done    []func(error)
+	// reqKey names the ReqID the Child SA takes, whatever its narrowed
+	// selectors: that of the trap policy an acquire came from, or that of
+	// the expired Child SA it creates afresh, whose policy stays meanwhile.
+	reqKey string
+	// recreate: the request creates afresh a Child SA that reached its
+	// hard lifetime (start_action = start). TEMPORARY_FAILURE is retried
+	// with the rekey retries' backoff, retries counting them on retry;
+	// closed cancels it (the operator took the child down).
+	recreate, closed bool
+	retries          int
+	retry            timer
+	done             []func(error)
 }
 
 func (r *childRequest) finish(err error) {
@@ -190,6 +198,7 @@ func (m *Manager) acceptChild(sa *ikeSA, msg *message.Message, rekeyOf *childSA,
 		ker = nil
 	}
 	c := m.newChild(sa, cfg)
+	c.byPeer = true
 	c.mode = ModeTunnel
 	if transport && cfg.Mode == ModeTransport {
 		c.mode = ModeTransport

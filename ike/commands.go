@@ -198,6 +198,7 @@ func (m *Manager) Down(conn string, done func(error)) error {
 	delete(m.retries, c)
 	join := joinDone(len(list), done)
 	for _, sa := range list {
+		sa.closing = true
 		m.deleteIKE(sa, join)
 	}
 	if len(list) == 0 && done != nil {
@@ -206,22 +207,40 @@ func (m *Manager) Down(conn string, done func(error)) error {
 	return nil
 }
 
-// DownChild deletes the connection's Child SAs of that child.
+// DownChild deletes the connection's Child SAs of that child, and cancels
+// the creation afresh of those that reached their hard lifetime.
 func (m *Manager) DownChild(conn, child string, done func(error)) error {
 	m.now = m.clock.Now()
 	var list []*childSA
+	cancelled := false
 	for _, sa := range m.sas {
 		if sa.conn == nil || sa.conn.Name != conn {
 			continue
 		}
 		for _, c := range sa.children {
-			if c.cfg.Name == child && c.state != ChildDeleting {
+			if c.cfg.Name != child {
+				continue
+			}
+			c.closing = true
+			switch {
+			case c.state != ChildDeleting:
 				list = append(list, c)
+			case c.expired && c.cfg.StartAction == ActionStart:
+				cancelled = true
 			}
 		}
+		if m.cancelRecreates(sa, child) {
+			cancelled = true
+		}
+	}
+	if len(list) == 0 && !cancelled {
+		return fmt.Errorf("%w: no Child SA %s/%s", ErrUnknown, conn, child)
 	}
 	if len(list) == 0 {
-		return fmt.Errorf("%w: no Child SA %s/%s", ErrUnknown, conn, child)
+		if done != nil {
+			done(nil)
+		}
+		return nil
 	}
 	join := joinDone(len(list), done)
 	for _, c := range list {
@@ -278,6 +297,7 @@ func (m *Manager) Shutdown(done func()) {
 		}
 	})
 	for _, sa := range list {
+		sa.closing = true
 		m.deleteIKE(sa, join)
 	}
 }
@@ -289,6 +309,31 @@ func (m *Manager) sortedSAs() []*ikeSA {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].id < list[j].id })
 	return list
+}
+
+// cancelRecreates cancels sa's recreations of the child named child: those
+// waiting for a retry end now, queued ones when their turn comes, and one
+// under way deletes its Child SA once created. It reports whether there
+// were any.
+func (m *Manager) cancelRecreates(sa *ikeSA, child string) bool {
+	found := false
+	for _, r := range m.childRequests(sa) {
+		if r.recreate && !r.closed && r.cfg.Name == child {
+			r.closed, found = true, true
+		}
+	}
+	waiting := sa.recreates[:0]
+	for _, r := range sa.recreates {
+		if r.closed {
+			m.stop(&r.retry)
+			r.finish(errSkip)
+			continue
+		}
+		waiting = append(waiting, r)
+	}
+	clear(sa.recreates[len(waiting):])
+	sa.recreates = waiting
+	return found
 }
 
 // trapEntry is an installed trap policy (start_action = trap).
@@ -384,7 +429,7 @@ func (m *Manager) acquire(ev DataPlaneEvent) {
 		}
 		return t
 	}
-	req := &childRequest{cfg: trap.cfg, trapKey: trap.key,
+	req := &childRequest{cfg: trap.cfg, reqKey: trap.key,
 		packet: &[2]TS{host(ev.Src, ev.Proto, ev.SrcPort), host(ev.Dst, ev.Proto, ev.DstPort)}}
 	m.log.Info("acquire", "conn", trap.conn.Name, "child", trap.cfg.Name, "src", ev.Src, "dst", ev.Dst)
 	if sa := m.ikeFor(trap.conn); sa != nil {
@@ -416,6 +461,11 @@ func (m *Manager) childPending(sa *ikeSA, cfg *Child) bool {
 	}
 	for _, t := range sa.queue {
 		if ct, ok := t.(*childTask); ok && ct.req != nil && ct.req.cfg == cfg {
+			return true
+		}
+	}
+	for _, r := range sa.recreates {
+		if r.cfg == cfg {
 			return true
 		}
 	}

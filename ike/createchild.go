@@ -30,6 +30,8 @@ type childTask struct {
 	ke       proposal.KEID
 	retries  int
 	fu       *keFollowup // the additional key exchanges under way
+	// sent is when the request of a new Child SA first went out.
+	sent time.Time
 }
 
 func (t *childTask) exchange() message.ExchangeType {
@@ -69,6 +71,15 @@ func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 		old.rekey = t
 		cfg, local, remote, mode = old.cfg, old.local, old.remote, old.mode
 	} else {
+		if r := t.req; r.recreate && (r.closed || m.installedChild(sa, r.cfg)) {
+			// Taken down by the operator, or the peer created it
+			// afresh first.
+			t.abort(m, sa, errSkip)
+			return nil, errSkip
+		}
+		if t.sent.IsZero() {
+			t.sent = m.now
+		}
 		cfg = t.req.cfg
 		local, remote = m.childTS(sa, cfg)
 		if pk := t.req.packet; pk != nil {
@@ -80,7 +91,7 @@ func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 		t.child = m.newChild(sa, cfg)
 		t.child.mode = mode
 		if t.req != nil {
-			t.child.reqKey = t.req.trapKey
+			t.child.reqKey = t.req.reqKey
 		}
 	}
 	t.child.ike = sa
@@ -232,6 +243,9 @@ func (t *childTask) complete(m *Manager, sa *ikeSA, keys *keymat.ChildKeys) erro
 			m.destroyChild(c, "install failed")
 			return err
 		}
+		if t.req != nil && t.req.recreate {
+			m.settleRecreated(t, c)
+		}
 		if t.req != nil {
 			t.req.finish(nil)
 		}
@@ -353,7 +367,7 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 			}
 		}
 	}
-	if t.req != nil {
+	if t.req != nil && !m.retryRecreate(sa, t.req, err) {
 		t.req.finish(err)
 	}
 	switch {
@@ -560,9 +574,14 @@ func (sa *ikeSA) childByOutSPI(proto proposal.Protocol, spi uint32) *childSA {
 }
 
 // deleteChildTask deletes a Child SA with INFORMATIONAL (RFC 7296 §1.4.1).
+// expired: the Child SA reached its hard lifetime, and one that nothing
+// replaced is created afresh after the DELETE when its child's
+// start_action is start. replaced records at the DELETE whether a rekey
+// replaced it.
 type deleteChildTask struct {
-	child *childSA
-	done  func(error)
+	child             *childSA
+	done              func(error)
+	expired, replaced bool
 }
 
 func (*deleteChildTask) exchange() message.ExchangeType { return message.ExchangeInformational }
@@ -572,12 +591,20 @@ func (t *deleteChildTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error
 	if c.state == childDestroyed || c.ike != sa {
 		return nil, errSkip
 	}
+	t.replaced = c.state == ChildRekeyed || c.successor != nil
 	m.setChildState(c, ChildDeleting, "deleting")
 	return []message.Payload{&message.Delete{Protocol: c.cfg.Protocol, SPIs: []uint32{c.spiIn}}}, nil
 }
 
 func (t *deleteChildTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
+	var again *childRequest
+	if t.expired && !t.replaced {
+		again = m.recreateRequest(t.child)
+	}
 	m.destroyChild(t.child, "deleted")
+	if again != nil {
+		m.queueTask(t.child.ike, &childTask{req: again})
+	}
 	if t.done != nil {
 		t.done(nil)
 	}
@@ -652,11 +679,136 @@ func (m *Manager) startChildRekey(c *childSA) {
 	m.queueTask(sa, &childTask{target: c})
 }
 
-// childExpired deletes a Child SA at its life_time.
+// childExpired deletes a Child SA at its hard lifetime: its life_time,
+// or a hard limit of the data plane. A start child is then created afresh
+// (deleteChildTask.process), as strongSwan does after a hard expiry.
 func (m *Manager) childExpired(c *childSA) {
+	if c == nil || c.expired || c.state == childDestroyed || c.state == ChildDeleting {
+		return
+	}
+	c.expired = true
+	m.logChild(c, slog.LevelInfo, "Child SA hard lifetime reached")
+	m.queueTask(c.ike, &deleteChildTask{child: c, expired: true})
+}
+
+// deleteRedundant deletes the peer's SA from a rekey collision we won,
+// which the peer should have deleted itself.
+func (m *Manager) deleteRedundant(c *childSA) {
 	if c == nil || c.state == childDestroyed || c.state == ChildDeleting {
 		return
 	}
-	m.logChild(c, slog.LevelInfo, "Child SA life time reached")
+	m.logChild(c, slog.LevelInfo, "deleting the peer's redundant SA from a rekey collision")
 	m.queueTask(c.ike, &deleteChildTask{child: c})
+}
+
+// recreateRequest is the request that creates an expired Child SA afresh
+// over its IKE SA, or nil when none is wanted: its child's start_action
+// is not start, the operator is taking it down, it is a redundant SA from
+// a rekey collision, its IKE SA is going, or another Child SA of the child
+// is there or coming. The request holds the ReqID, so the policy stays
+// and the traffic meanwhile is dropped as without an SA (fail closed),
+// never sent by a later policy.
+func (m *Manager) recreateRequest(c *childSA) *childRequest {
+	sa := c.ike
+	if c.cfg.StartAction != ActionStart || c.closing || c.redundant ||
+		(sa.state != IKEEstablished && sa.state != IKERekeying) ||
+		m.installedChild(sa, c.cfg) || m.childPending(sa, c.cfg) {
+		return nil
+	}
+	r := &childRequest{cfg: c.cfg, recreate: true}
+	r.retry.init(timerChildRecreate, sa, nil)
+	r.retry.req = r
+	if e := m.reqIDs[c.reqKey]; c.reqID != 0 && e != nil {
+		e.refs++
+		key := c.reqKey
+		r.reqKey = key
+		r.done = append(r.done, func(error) { m.releaseReqID(key) })
+	}
+	m.logChild(c, slog.LevelInfo, "creating the Child SA afresh after its hard lifetime")
+	return r
+}
+
+// retryRecreate schedules another try of a refused recreation after
+// TEMPORARY_FAILURE (RFC 7296 §2.25), with the rekey retries' backoff, and
+// reports whether it did. Other refusals end it, as they end any
+// CREATE_CHILD_SA.
+func (m *Manager) retryRecreate(sa *ikeSA, r *childRequest, err error) bool {
+	var ne *notifyError
+	if !r.recreate || r.closed || !errors.As(err, &ne) || ne.t != message.NotifyTemporaryFailure {
+		return false
+	}
+	for sa.rekeyedTo != nil {
+		sa = sa.rekeyedTo
+	}
+	if sa.state != IKEEstablished && sa.state != IKERekeying {
+		return false
+	}
+	d, _ := m.retryDelay(r.retries)
+	r.retries++
+	r.retry.sa = sa
+	m.schedule(&r.retry, d)
+	sa.recreates = append(sa.recreates, r)
+	m.logIKE(sa, slog.LevelInfo, "creating the expired Child SA again later", "child", r.cfg.Name,
+		"why", ne.t.String(), "retry", r.retries, "in", d.Round(time.Millisecond))
+	return true
+}
+
+// recreateAgain queues a recreation whose retry time has come.
+func (m *Manager) recreateAgain(r *childRequest) {
+	sa := r.retry.sa
+	sa.recreates = slices.DeleteFunc(sa.recreates, func(o *childRequest) bool { return o == r })
+	if sa.state != IKEEstablished && sa.state != IKERekeying {
+		r.finish(errIKEGone)
+		return
+	}
+	m.queueTask(sa, &childTask{req: r})
+}
+
+// dropRecreates ends the recreations waiting for their retry on sa.
+func (m *Manager) dropRecreates(sa *ikeSA, err error) {
+	for _, r := range sa.recreates {
+		m.stop(&r.retry)
+		r.finish(err)
+	}
+	sa.recreates = nil
+}
+
+// settleRecreated handles what happened to a recreation while its
+// CREATE_CHILD_SA was out. The operator took the child down: the new
+// Child SA goes at once. The peer created the child afresh as well, both
+// ends having expired it together: of the two Child SAs, the one whose
+// exchange holds the lowest nonce is deleted by its creator, as in a rekey
+// collision (RFC 7296 §2.8.1), so both ends keep the same one.
+func (m *Manager) settleRecreated(t *childTask, c *childSA) {
+	sa := c.ike
+	if t.req.closed {
+		c.closing = true
+		m.queueTask(sa, &deleteChildTask{child: c})
+		return
+	}
+	for _, o := range sa.children {
+		if o == c || o.cfg != c.cfg || !o.byPeer || o.rekeyOf != nil || o.state != ChildInstalled || o.installed.Before(t.sent) {
+			continue
+		}
+		if bytes.Compare(minNonce(c.ni, c.nr), minNonce(o.ni, o.nr)) < 0 {
+			m.logChild(c, slog.LevelInfo, "the peer created the Child SA afresh as well, and its exchange won: deleting ours")
+			m.queueTask(sa, &deleteChildTask{child: c})
+			return
+		}
+	}
+}
+
+// childRequests are the Child SAs sa is creating or will create
+// (CREATE_CHILD_SA), rekeys aside.
+func (m *Manager) childRequests(sa *ikeSA) []*childRequest {
+	var out []*childRequest
+	if t, ok := sa.active.taskOf().(*childTask); ok && t.req != nil {
+		out = append(out, t.req)
+	}
+	for _, q := range sa.queue {
+		if t, ok := q.(*childTask); ok && t.req != nil {
+			out = append(out, t.req)
+		}
+	}
+	return append(out, sa.recreates...)
 }

@@ -51,7 +51,7 @@ func (t *authTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 		t.req = hs.firstChild
 		hs.firstChild = nil
 		c := m.newChild(sa, t.req.cfg)
-		c.reqKey = t.req.trapKey
+		c.reqKey = t.req.reqKey
 		local, remote := m.childTS(sa, t.req.cfg)
 		if pk := t.req.packet; pk != nil {
 			local, remote = append([]TS{pk[0]}, local...), append([]TS{pk[1]}, remote...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/bitw-dev/bitw/ike/group"
@@ -294,6 +295,11 @@ func (m *Manager) moveToSuccessor(old, nsa *ikeSA) {
 		}
 	}
 	old.queue = keep
+	for _, r := range old.recreates {
+		r.retry.sa = nsa
+	}
+	nsa.recreates = append(nsa.recreates, old.recreates...)
+	old.recreates = nil
 	nsa.waiting = append(nsa.waiting, old.waiting...)
 	old.waiting = nil
 	old.rekeyedTo = nsa
@@ -403,9 +409,43 @@ func (m *Manager) startIKERekey(sa *ikeSA) {
 }
 
 // ikeExpired deletes an IKE SA whose rekey did not succeed in over_time.
+// When it had start children (start_action = start) and is gone without
+// a successor or the operator's doing, the connection is initiated again,
+// as after a dead peer with dpd_action = start: nothing else would bring
+// them back while the peer is alive.
 func (m *Manager) ikeExpired(sa *ikeSA) {
-	if sa.state == IKEEstablished || sa.state == IKERekeying {
-		m.logIKE(sa, slog.LevelWarn, "IKE SA lifetime over without a rekey")
-		m.deleteIKE(sa, nil)
+	if sa.state != IKEEstablished && sa.state != IKERekeying {
+		return
 	}
+	m.logIKE(sa, slog.LevelWarn, "IKE SA lifetime over without a rekey")
+	restart, conn := m.startChildren(sa), sa.conn
+	m.deleteIKE(sa, func(error) {
+		if len(restart) == 0 || conn == nil || sa.closing || sa.rekeyedTo != nil {
+			return
+		}
+		m.log.Info("initiating again after the IKE SA's hard lifetime", "conn", conn.Name)
+		m.scheduleRetry(conn, restart, true)
+	})
+}
+
+// startChildren are the children with start_action = start that sa has
+// or is creating, unless the operator is taking them down.
+func (m *Manager) startChildren(sa *ikeSA) []*Child {
+	var out []*Child
+	add := func(cfg *Child) {
+		if cfg.StartAction == ActionStart && !slices.Contains(out, cfg) {
+			out = append(out, cfg)
+		}
+	}
+	for _, c := range sa.children {
+		if !c.closing {
+			add(c.cfg)
+		}
+	}
+	for _, r := range m.childRequests(sa) {
+		if !r.closed {
+			add(r.cfg)
+		}
+	}
+	return out
 }

@@ -90,6 +90,12 @@ type ikeSA struct {
 	// rekeyRetries counts the retries of its rekey scheduled so far
 	// (scheduleRekeyRetry); its successor starts again at zero.
 	rekeyRetries int
+	// recreates are expired Child SAs to create afresh once their retry
+	// timer fires, after TEMPORARY_FAILURE.
+	recreates []*childRequest
+	// closing: the operator deletes the SA (down, shutdown), so its end
+	// does not start the connection again.
+	closing bool
 
 	tRetransmit, tHalfOpen, tDPD, tRekey, tExpire, tKeepalive, tReassembly, tDeleteWait timer
 }
@@ -177,6 +183,10 @@ type childSA struct {
 	// rekeyRetries counts the retries of its rekey scheduled so far
 	// (scheduleRekeyRetry).
 	rekeyRetries int
+	// expired: its hard lifetime has come and its DELETE is queued.
+	// closing: the operator deletes it, so it is not created afresh.
+	// byPeer: the peer's exchange created it.
+	expired, closing, byPeer bool
 
 	tRekey, tExpire, tOutbound, tInactive timer
 }
@@ -247,6 +257,7 @@ func (m *Manager) destroyIKE(sa *ikeSA, why string) {
 	for _, p := range slices.Clone(sa.pendingKEs) {
 		m.dropPendingKE(p, why)
 	}
+	m.dropRecreates(sa, errIKEGone)
 	for _, c := range slices.Clone(sa.children) {
 		m.destroyChild(c, why)
 	}

@@ -24,6 +24,7 @@ const (
 	timerRetry                              // initiate again (keyingtries, dpd_action, close_action)
 	timerCookieRotate                       // new cookie secret
 	timerFollowupKE                         // the next IKE_FOLLOWUP_KE of a sequence did not come
+	timerChildRecreate                      // create an expired Child SA afresh again after TEMPORARY_FAILURE
 )
 
 // timer is one pending deadline. Timers live inside the SA they belong
@@ -36,6 +37,7 @@ type timer struct {
 	child *childSA
 	conn  *Connection // timerRetry
 	ke    *pendingKE  // timerFollowupKE
+	req   *childRequest // timerChildRecreate
 }
 
 func (t *timer) init(kind timerKind, sa *ikeSA, child *childSA) {
@@ -99,12 +101,7 @@ const (
 // no try is scheduled (ok false) and the SA ends at its lifetime. Tries
 // are thus never closer than w/2.
 func (m *Manager) scheduleRekeyRetry(rekey *timer, retries *int, expire *timer) (d time.Duration, ok bool) {
-	w := rekeyRetryFirst
-	for i := 0; i < *retries && w < rekeyRetryMax; i++ {
-		w *= 2
-	}
-	w = min(w, rekeyRetryMax)
-	d = w/2 + m.jitter(w/2)
+	d, w := m.retryDelay(*retries)
 	if expire.scheduled() {
 		if left := expire.when.Sub(m.now) - m.cfg.RetransmitTimeout; d > left {
 			if left < w/2 {
@@ -116,6 +113,17 @@ func (m *Manager) scheduleRekeyRetry(rekey *timer, retries *int, expire *timer) 
 	*retries++
 	m.schedule(rekey, d)
 	return d, true
+}
+
+// retryDelay draws the wait before a retry that follows n earlier ones: a
+// random time in [w/2, w), w = rekeyRetryFirst·2ⁿ up to rekeyRetryMax.
+func (m *Manager) retryDelay(n int) (d, w time.Duration) {
+	w = rekeyRetryFirst
+	for i := 0; i < n && w < rekeyRetryMax; i++ {
+		w *= 2
+	}
+	w = min(w, rekeyRetryMax)
+	return w/2 + m.jitter(w/2), w
 }
 
 // stop disarms t; stopping an idle timer does nothing.
@@ -166,7 +174,7 @@ func (m *Manager) fire(t *timer) {
 		m.childExpired(t.child)
 	case timerChildOutbound:
 		if t.child.redundant {
-			m.childExpired(t.child)
+			m.deleteRedundant(t.child)
 		} else {
 			m.installPendingOutbound(t.child, true)
 		}
@@ -178,5 +186,7 @@ func (m *Manager) fire(t *timer) {
 		m.cookies.rotate(m)
 	case timerFollowupKE:
 		m.pendingKEExpired(t.ke)
+	case timerChildRecreate:
+		m.recreateAgain(t.req)
 	}
 }
