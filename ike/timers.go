@@ -35,8 +35,8 @@ type timer struct {
 	kind  timerKind
 	sa    *ikeSA
 	child *childSA
-	conn  *Connection // timerRetry
-	ke    *pendingKE  // timerFollowupKE
+	conn  *Connection   // timerRetry
+	ke    *pendingKE    // timerFollowupKE
 	req   *childRequest // timerChildRecreate
 }
 
