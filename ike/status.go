@@ -29,7 +29,11 @@ type IKESAStatus struct {
 	VIPs                  []netip.Addr // virtual IPs assigned to us
 	Leases                []netip.Addr // virtual IPs we assigned to the peer
 	Established           time.Time
-	Children              []ChildSAStatus
+	// RekeyAt is when the next rekey (or rekey retry) starts, ExpireAt
+	// when the SA is deleted for want of one (rekey_time + over_time);
+	// zero when none is scheduled.
+	RekeyAt, ExpireAt time.Time
+	Children          []ChildSAStatus
 }
 
 // ChildSAStatus describes one Child SA. Byte and packet counters live in
@@ -51,6 +55,9 @@ type ChildSAStatus struct {
 	LocalTS   []TS
 	RemoteTS  []TS
 	Installed time.Time
+	// RekeyAt is when the next rekey (or rekey retry) starts, ExpireAt
+	// when the SA reaches its life_time; zero when none is scheduled.
+	RekeyAt, ExpireAt time.Time
 }
 
 // Status returns a snapshot of every IKE SA, oldest first.
@@ -61,7 +68,8 @@ func (m *Manager) Status() []IKESAStatus {
 			Initiator: sa.initiator, SPIi: sa.spiI, SPIr: sa.spiR, Suite: sa.suite,
 			NATLocal: sa.natLocal, NATRemote: sa.natRemote, Established: sa.established,
 			LocalAuth: sa.localAuth, RemoteAuth: sa.remoteAuth,
-			VIPs: append([]netip.Addr(nil), sa.vips...), Leases: append([]netip.Addr(nil), sa.leases...)}
+			VIPs: append([]netip.Addr(nil), sa.vips...), Leases: append([]netip.Addr(nil), sa.leases...),
+			RekeyAt: sa.tRekey.due(), ExpireAt: sa.tExpire.due()}
 		if sa.suite.Protocol != 0 {
 			s.Proposal = sa.suite.String()
 		}
@@ -74,7 +82,8 @@ func (m *Manager) Status() []IKESAStatus {
 		for _, c := range sa.children {
 			cs := ChildSAStatus{ID: c.id, Name: c.cfg.Name, State: c.state, Mode: c.mode, Protocol: c.cfg.Protocol,
 				Encap: sa.encap(), SPIIn: c.spiIn, SPIOut: c.spiOut, ReqID: c.reqID, Suite: c.suite,
-				LocalTS: append([]TS(nil), c.local...), RemoteTS: append([]TS(nil), c.remote...), Installed: c.installed}
+				LocalTS: append([]TS(nil), c.local...), RemoteTS: append([]TS(nil), c.remote...), Installed: c.installed,
+				RekeyAt: c.tRekey.due(), ExpireAt: c.tExpire.due()}
 			if c.inOK {
 				cs.InSA = c.inKey
 			}

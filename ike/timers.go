@@ -46,6 +46,14 @@ func (t *timer) init(kind timerKind, sa *ikeSA, child *childSA) {
 
 func (t *timer) scheduled() bool { return t.index >= 0 }
 
+// due is when t fires, or the zero time when it is not scheduled.
+func (t *timer) due() time.Time {
+	if !t.scheduled() {
+		return time.Time{}
+	}
+	return t.when
+}
+
 // timerHeap orders timers by deadline.
 type timerHeap []*timer
 
