@@ -109,9 +109,12 @@ type IKESA struct {
 	NATRemote bool `json:"nat_remote"`
 	// EstablishedSecs is the age of the SA since IKE_AUTH (or its rekey)
 	// completed; 0 while CONNECTING. RekeySecs is the time left until
-	// rekeying starts, 0 when none is scheduled.
+	// rekeying (or a rekey retry) starts, ExpireSecs until the SA is
+	// deleted for want of a rekey (rekey_time + over_time); 0 when none
+	// is scheduled.
 	EstablishedSecs int64 `json:"established_secs"`
 	RekeySecs       int64 `json:"rekey_secs,omitempty"`
+	ExpireSecs      int64 `json:"expire_secs,omitempty"`
 }
 
 // ChildSA is one Child SA: the inbound and outbound SA of one negotiation.
@@ -146,8 +149,8 @@ type ChildSA struct {
 	// SeqOut is the last outbound sequence number sent.
 	SeqOut uint64 `json:"seq_out"`
 	// InstalledSecs is the age of the SA; RekeySecs and ExpireSecs the
-	// time left until rekeying starts and until the hard lifetime, 0 when
-	// none applies.
+	// time left until rekeying (or a rekey retry) starts and until the
+	// hard lifetime (life_time), 0 when none is scheduled.
 	InstalledSecs int64 `json:"installed_secs"`
 	RekeySecs     int64 `json:"rekey_secs,omitempty"`
 	ExpireSecs    int64 `json:"expire_secs,omitempty"`

@@ -33,7 +33,7 @@ func sample() Status {
 			LocalPort: 4500, RemotePort: 4500,
 			LocalID: "gw-a.example", RemoteID: "gw-b.example",
 			NATRemote:       true,
-			EstablishedSecs: 120, RekeySecs: 14280,
+			EstablishedSecs: 120, RekeySecs: 14280, ExpireSecs: 15720,
 			ChildSAs: []ChildSA{{
 				Name: "lan", State: ChildInstalled, Mode: ModeTunnel, Protocol: ProtocolESP, Encap: true,
 				SPIIn: 0xc1a2b3c4, SPIOut: 0x0d0e0f10, Proposal: "aes128gcm16-esn",
@@ -46,7 +46,7 @@ func sample() Status {
 				SPIIn: 0x00000001, SPIOut: 0xffffffff, Proposal: "aes128gcm16-esn",
 				LocalTS: []string{"192.168.1.0/24"}, RemoteTS: []string{"192.168.2.0/24"},
 				BytesIn: 99999999, BytesOut: 1, PacketsIn: 77777, PacketsOut: 1,
-				ReqID: 1, InstalledSecs: 3700,
+				ReqID: 1, InstalledSecs: 3700, ExpireSecs: 260,
 			}},
 		}, {
 			Conn: "site-c", State: IKEConnecting,
@@ -233,6 +233,27 @@ func TestEmptyListsAreArrays(t *testing.T) {
 	b, _ = json.Marshal(IKESA{Conn: "x"})
 	if !strings.Contains(string(b), `"child_sas":[]`) {
 		t.Errorf("IKE SA without children: %s", b)
+	}
+}
+
+// TestTimesOmitted: rekey_secs and expire_secs are left out when no timer
+// is scheduled (zero), in the JSON and in the text.
+func TestTimesOmitted(t *testing.T) {
+	s := Status{Device: "gw-a", IKESAs: []IKESA{{Conn: "x", State: IKEEstablished, EstablishedSecs: 5,
+		ChildSAs: []ChildSA{{Name: "y", State: ChildInstalled, InstalledSecs: 5}}}}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "rekey_secs") || strings.Contains(string(b), "expire_secs") {
+		t.Errorf("unscheduled times written: %s", b)
+	}
+	var text bytes.Buffer
+	if err := WriteText(&text, s); err != nil {
+		t.Fatal(err)
+	}
+	if out := text.String(); strings.Contains(out, "rekeying in") || strings.Contains(out, "expires in") {
+		t.Errorf("unscheduled times in the text:\n%s", out)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 //	  local  'gw-a.example' @ 203.0.113.1[4500]
 //	  remote 'gw-b.example' @ 203.0.113.2[4500] [NAT]
 //	  aes256gcm16-prfsha384-ecp384
-//	  established 120s ago, rekeying in 14280s
+//	  established 120s ago, rekeying in 14280s, expires in 15720s
 //	  lan: INSTALLED, reqid 1, TUNNEL-in-UDP, ESP:aes128gcm16-esn
 //	    installed 120s ago, rekeying in 3200s, expires in 3480s
 //	    in  c1a2b3c4,    1234 bytes,      10 packets
@@ -63,6 +63,9 @@ func writeIKE(w io.Writer, ike IKESA) {
 		line := fmt.Sprintf("  established %ds ago", ike.EstablishedSecs)
 		if ike.RekeySecs > 0 {
 			line += fmt.Sprintf(", rekeying in %ds", ike.RekeySecs)
+		}
+		if ike.ExpireSecs > 0 {
+			line += fmt.Sprintf(", expires in %ds", ike.ExpireSecs)
 		}
 		fmt.Fprintln(w, line)
 	}
