@@ -177,6 +177,45 @@ func TestIKEMetrics(t *testing.T) {
 	}
 }
 
+// TestStatusTimes: IKE's rekey and expiry times become rekey_secs and
+// expire_secs, whole seconds from now rounded up (a timer due in 0.2 s is
+// still shown), never negative (a timer IKE has not run yet), and absent
+// when nothing is scheduled.
+func TestStatusTimes(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, c := range []struct {
+		at   time.Time
+		want int64
+	}{
+		{time.Time{}, 0},
+		{now.Add(-time.Second), 0},
+		{now, 0},
+		{now.Add(200 * time.Millisecond), 1},
+		{now.Add(time.Second), 1},
+		{now.Add(90*time.Minute + 500*time.Millisecond), 5401},
+	} {
+		if got := secsUntil(c.at, now); got != c.want {
+			t.Errorf("secsUntil(now%+v) = %d, want %d", c.at.Sub(now), got, c.want)
+		}
+	}
+	var r Runtime
+	sa := r.ikeSA(ike.IKESAStatus{Conn: "peer", State: ike.IKEEstablished, Established: now.Add(-time.Minute),
+		RekeyAt: now.Add(4 * time.Hour), ExpireAt: now.Add(4*time.Hour + 24*time.Minute),
+		Children: []ike.ChildSAStatus{
+			{Name: "lan", State: ike.ChildInstalled, Installed: now, RekeyAt: now.Add(50 * time.Minute), ExpireAt: now.Add(time.Hour)},
+			{Name: "lan", State: ike.ChildRekeying, Installed: now.Add(-time.Hour), ExpireAt: now.Add(-time.Millisecond)},
+		}}, now)
+	if sa.RekeySecs != 4*3600 || sa.ExpireSecs != 4*3600+24*60 || sa.EstablishedSecs != 60 {
+		t.Errorf("IKE SA: rekey %d, expire %d, established %d", sa.RekeySecs, sa.ExpireSecs, sa.EstablishedSecs)
+	}
+	if c := sa.ChildSAs[0]; c.RekeySecs != 3000 || c.ExpireSecs != 3600 {
+		t.Errorf("Child SA: rekey %d, expire %d", c.RekeySecs, c.ExpireSecs)
+	}
+	if c := sa.ChildSAs[1]; c.RekeySecs != 0 || c.ExpireSecs != 0 {
+		t.Errorf("rekeying Child SA past its expiry: rekey %d, expire %d", c.RekeySecs, c.ExpireSecs)
+	}
+}
+
 // TestIKEConfigTranslation loads a configuration with most settings and
 // checks what the IKE manager is given.
 func TestIKEConfigTranslation(t *testing.T) {

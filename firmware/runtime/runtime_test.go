@@ -297,6 +297,19 @@ func TestTwoGatewaysPSK(t *testing.T) {
 	if cA.Proposal != "aes128gcm16" || cA.Mode != status.ModeTunnel || cA.Protocol != status.ProtocolESP {
 		t.Errorf("child: %+v", cA)
 	}
+	// The default lifetimes: rekey_time 4h and over_time 10% of it for
+	// the IKE SA, rekey_time 1h less up to rand_time and life_time 1.1h
+	// for the Child SAs.
+	for _, sa := range []status.IKESA{saA, saB} {
+		if sa.RekeySecs <= 3*3600 || sa.RekeySecs > 4*3600 || sa.ExpireSecs <= sa.RekeySecs || sa.ExpireSecs > 4*3600+24*60 {
+			t.Errorf("IKE SA times: rekey in %ds, expires in %ds", sa.RekeySecs, sa.ExpireSecs)
+		}
+	}
+	for _, c := range []status.ChildSA{cA, cB} {
+		if c.RekeySecs <= 3000 || c.RekeySecs > 3600 || c.ExpireSecs <= c.RekeySecs || c.ExpireSecs > 3960 {
+			t.Errorf("Child SA times: rekey in %ds, expires in %ds", c.RekeySecs, c.ExpireSecs)
+		}
+	}
 	if len(cA.LocalTS) != 1 || cA.LocalTS[0] != "192.168.1.0/24" || len(cA.RemoteTS) != 1 || cA.RemoteTS[0] != "192.168.2.0/24" {
 		t.Errorf("selectors: %v %v", cA.LocalTS, cA.RemoteTS)
 	}

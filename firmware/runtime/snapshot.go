@@ -139,6 +139,7 @@ func (r *Runtime) ikeSA(sa ike.IKESAStatus, now time.Time) status.IKESA {
 	if !sa.Established.IsZero() {
 		out.EstablishedSecs = int64(now.Sub(sa.Established) / time.Second)
 	}
+	out.RekeySecs, out.ExpireSecs = secsUntil(sa.RekeyAt, now), secsUntil(sa.ExpireAt, now)
 	for _, c := range sa.Children {
 		out.ChildSAs = append(out.ChildSAs, r.childSA(c, now))
 	}
@@ -178,7 +179,18 @@ func (r *Runtime) childSA(c ike.ChildSAStatus, now time.Time) status.ChildSA {
 	if !c.Installed.IsZero() {
 		out.InstalledSecs = int64(now.Sub(c.Installed) / time.Second)
 	}
+	out.RekeySecs, out.ExpireSecs = secsUntil(c.RekeyAt, now), secsUntil(c.ExpireAt, now)
 	return out
+}
+
+// secsUntil is the time from now to t in whole seconds, rounded up so that
+// a scheduled time shows until it comes; 0 when t is unset or past (a
+// timer IKE's goroutine has not run yet).
+func secsUntil(t, now time.Time) int64 {
+	if t.IsZero() || !t.After(now) {
+		return 0
+	}
+	return int64((t.Sub(now) + time.Second - 1) / time.Second)
 }
 
 // Metrics implements mgmt.MetricsSource: the counters the status does not
