@@ -272,6 +272,7 @@ func (m *Manager) logChild(c *childSA, level slog.Level, msg string, args ...any
 func (m *Manager) Stats() Stats {
 	s := m.stats.clone()
 	s.Drops[DropQueueFull] += m.queueDrops.Load()
+	s.EventsDropped = m.eventDrops.Load()
 	s.HalfOpen = m.halfOpenCount
 	s.IKESAs = len(m.sas)
 	n := 0

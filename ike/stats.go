@@ -168,6 +168,9 @@ type Stats struct {
 	// error replies to requests outside any IKE SA (RFC 7296 §1.5);
 	// UnprotectedRepliesLimited those UnprotectedReplyRate held back.
 	InvalidIKESPISent, InvalidMajorVersionSent, UnprotectedRepliesLimited uint64
+	// EventsDropped counts data-plane events that Event could not queue
+	// for Run: its queue was full.
+	EventsDropped uint64
 }
 
 // DropTotal is the sum of all drops and malformed messages.

@@ -83,3 +83,19 @@ func TestStatusRetryTime(t *testing.T) {
 		t.Errorf("the status said the retry comes at %v, it came at %v", c.RekeyAt, r.sent[1])
 	}
 }
+
+// TestEventsDropped: a data-plane event that finds Run's queue full is
+// dropped and counted in Stats.EventsDropped.
+func TestEventsDropped(t *testing.T) {
+	p := newPair(t, pairOpts{tweak: func(a, b *ike.Config) { a.QueueLen = 2 }})
+	p.a.M.Prepare()
+	ev := ike.DataPlaneEvent{Kind: ike.EventSoftExpire, ReqID: 1}
+	for i, want := range []bool{true, true, false, false} {
+		if got := p.a.M.Event(ev); got != want {
+			t.Errorf("event %d queued %v, want %v", i, got, want)
+		}
+	}
+	if n := p.a.M.Stats().EventsDropped; n != 2 {
+		t.Errorf("%d events dropped, want 2", n)
+	}
+}
