@@ -28,9 +28,18 @@ type Metrics struct {
 	// Drops lists every drop reason of each source, zero counts included
 	// so the series exist before the first drop (see DropsFrom).
 	Drops      []Drop
+	IPsec      IPsecCounters
 	IKE        IKECounters
 	Pool       Pool
 	Interfaces []Interface
+}
+
+// IPsecCounters are the data plane's counters beside its packet drops.
+type IPsecCounters struct {
+	// EventOverflows counts events (soft and hard expiries, sequence
+	// number exhaustion, acquires) the engine dropped because its bounded
+	// event channel was full: IKE never saw them.
+	EventOverflows uint64
 }
 
 // Drop is the number of packets one source dropped for one reason.
@@ -65,6 +74,9 @@ type IKECounters struct {
 	// IdleChildSAsClosed counts Child SAs deleted because they carried no
 	// traffic for their inactivity time.
 	IdleChildSAsClosed uint64
+	// EventsDropped counts data-plane events the engine queued but IKE's
+	// own bounded queue refused.
+	EventsDropped uint64
 }
 
 // NotifyCount is the number of IKE notifications of one type.
@@ -160,6 +172,9 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 		f.add(d.Count, "source", d.Source, "reason", d.Reason)
 	}
 	e.flush(f)
+	f = e.family("bitw_ipsec_event_overflows_total", "counter", "Data-plane events (expiries, sequence number exhaustion, acquires) dropped because the engine's event channel was full.")
+	f.add(m.IPsec.EventOverflows)
+	e.flush(f)
 
 	f = e.family("bitw_ike_exchanges_total", "counter", "IKE exchanges by type and direction (out: initiated by us, in: by the peer).")
 	for _, x := range m.IKE.Exchanges {
@@ -188,6 +203,9 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 	e.flush(f)
 	f = e.family("bitw_ike_idle_child_sas_closed_total", "counter", "Child SAs deleted because they carried no traffic for their inactivity time.")
 	f.add(m.IKE.IdleChildSAsClosed)
+	e.flush(f)
+	f = e.family("bitw_ike_events_dropped_total", "counter", "Data-plane events dropped because IKE's event queue was full.")
+	f.add(m.IKE.EventsDropped)
 	e.flush(f)
 
 	f = e.family("bitw_buffer_pool_available", "gauge", "Free buffers in the data path's pool.")

@@ -47,6 +47,7 @@ func sampleMetrics() Metrics {
 		DropsFrom(status.SourceNetstack, []uint64{0, 2, 0}, func(i int) string { return netNames[i] })...)
 	return Metrics{
 		Drops: append(drops, DropsFrom("ike", []uint64{0, 5, 41}, func(i int) string { return ikeNames[i] })...),
+		IPsec: IPsecCounters{EventOverflows: 13},
 		IKE: IKECounters{
 			Exchanges: []Exchange{
 				{"IKE_SA_INIT", "out", 2}, {"IKE_AUTH", "out", 1}, {"CREATE_CHILD_SA", "in", 4}, {"INFORMATIONAL", "in", 17},
@@ -56,6 +57,7 @@ func sampleMetrics() Metrics {
 			UnprotectedReplies:        []NotifyCount{{"INVALID_IKE_SPI", 6}, {"INVALID_MAJOR_VERSION", 0}},
 			UnprotectedRepliesLimited: 9,
 			IdleChildSAsClosed:        2,
+			EventsDropped:             5,
 		},
 		Pool: Pool{Available: 2000, Size: 2048},
 		Interfaces: []Interface{
@@ -97,6 +99,7 @@ func TestMetricsGolden(t *testing.T) {
 		{"bitw_child_sas", `state=INSTALLING`, 1},
 		{"bitw_child_sas", `state=REKEYED`, 1},
 		{"bitw_drops_total", `reason=no_sa,source=ipsec`, 3},
+		{"bitw_ipsec_event_overflows_total", ``, 13},
 		{"bitw_drops_total", `reason=auth_failed,source=ipsec`, 0},
 		{"bitw_drops_total", `reason=runt,source=netstack`, 2},
 		{"bitw_ike_exchanges_total", `direction=in,type=INFORMATIONAL`, 17},
@@ -109,6 +112,7 @@ func TestMetricsGolden(t *testing.T) {
 		{"bitw_ike_unprotected_replies_total", `notify=INVALID_MAJOR_VERSION`, 0},
 		{"bitw_ike_unprotected_replies_limited_total", ``, 9},
 		{"bitw_ike_idle_child_sas_closed_total", ``, 2},
+		{"bitw_ike_events_dropped_total", ``, 5},
 		{"bitw_buffer_pool_available", ``, 2000},
 		{"bitw_interface_errors_total", `direction=tx,interface=black`, 1},
 		{"bitw_info", `device=gw-a,version=v1.2.3`, 1},
