@@ -216,6 +216,40 @@ func TestStatusTimes(t *testing.T) {
 	}
 }
 
+// TestEventOverflowMetrics: an event the engine cannot queue (here a soft
+// expiry, with nobody reading the channel) is counted in the metrics'
+// ipsec counters, and so is one IKE's queue refuses.
+func TestEventOverflowMetrics(t *testing.T) {
+	var now int64
+	e := ipsec.New(ipsec.Config{Events: make(chan ipsec.Event), Now: func() int64 { return now }})
+	p := ike.SAParams{Dir: ike.DirOut, SPI: 0x1000, Mode: ike.ModeTunnel,
+		Src: netip.MustParseAddr("203.0.113.1"), Dst: netip.MustParseAddr("203.0.113.2"),
+		Suite:  proposal.Suite{Protocol: proposal.ProtoESP, Encr: proposal.Encr{ID: proposal.EncrAESGCM16, KeyBits: 128}},
+		EncKey: make([]byte, 20), ReqID: 1, Lifetime: ike.Lifetime{Soft: ike.Limits{Time: time.Minute}},
+		Local:  []ike.TS{{From: netip.MustParseAddr("192.168.1.0"), To: netip.MustParseAddr("192.168.1.255"), ToPort: 65535}},
+		Remote: []ike.TS{{From: netip.MustParseAddr("192.168.2.0"), To: netip.MustParseAddr("192.168.2.255"), ToPort: 65535}}}
+	cfg, err := saConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddSA(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c := ipsecCounters(e); c.EventOverflows != 0 {
+		t.Fatalf("overflows before any event: %+v", c)
+	}
+	now += int64(2 * time.Minute)
+	e.Tick(now)
+	if c := ipsecCounters(e); c.EventOverflows != 1 {
+		t.Errorf("a soft expiry nobody could queue: %+v, want 1 overflow", c)
+	}
+	var s ike.Stats
+	s.EventsDropped = 3
+	if c := ikeCounters(&s); c.EventsDropped != 3 {
+		t.Errorf("IKE's dropped events: %+v", c)
+	}
+}
+
 // TestIKEConfigTranslation loads a configuration with most settings and
 // checks what the IKE manager is given.
 func TestIKEConfigTranslation(t *testing.T) {

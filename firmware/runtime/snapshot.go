@@ -106,6 +106,7 @@ func ikeCounters(st *ike.Stats) mgmt.IKECounters {
 		},
 		UnprotectedRepliesLimited: st.UnprotectedRepliesLimited,
 		IdleChildSAsClosed:        st.ChildrenIdle,
+		EventsDropped:             st.EventsDropped,
 	}
 	for i := range ike.NumExchangeSlots {
 		name := ike.ExchangeOfSlot(i)
@@ -114,6 +115,11 @@ func ikeCounters(st *ike.Stats) mgmt.IKECounters {
 			mgmt.Exchange{Type: name, Direction: "in", Count: st.In[i][0]})
 	}
 	return c
+}
+
+// ipsecCounters are the engine's counters of the metrics beside its drops.
+func ipsecCounters(e *ipsec.Engine) mgmt.IPsecCounters {
+	return mgmt.IPsecCounters{EventOverflows: e.EventOverflows()}
 }
 
 func ipsecReason(i int) string    { return ipsec.DropReason(i).String() }
@@ -208,6 +214,7 @@ func (r *Runtime) Metrics() mgmt.Metrics {
 		mgmt.DropsFrom(status.SourceNetstack, ctr.Drops[:], netstackReason)...)
 	return mgmt.Metrics{
 		Drops: append(all, ikeDropList(&st)...),
+		IPsec: ipsecCounters(r.engine),
 		IKE:   ikeCounters(&st),
 		Pool:  mgmt.Pool{Available: ctr.PoolAvailable, Size: poolBuffers},
 		Interfaces: []mgmt.Interface{
