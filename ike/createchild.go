@@ -517,6 +517,9 @@ func (m *Manager) respondCreateChild(sa *ikeSA, msg *message.Message) ([]message
 		m.destroyChild(c, "install failed")
 		return fail(message.NotifyNoProposalChosen)
 	}
+	if old == nil {
+		m.recreateCollision(c)
+	}
 	if old != nil {
 		if old.rekey != nil {
 			// We are rekeying it too: decided when our response comes.
@@ -774,27 +777,41 @@ func (m *Manager) dropRecreates(sa *ikeSA, err error) {
 }
 
 // settleRecreated handles what happened to a recreation while its
-// CREATE_CHILD_SA was out. The operator took the child down: the new
-// Child SA goes at once. The peer created the child afresh as well, both
-// ends having expired it together: of the two Child SAs, the one whose
-// exchange holds the lowest nonce is deleted by its creator, as in a rekey
-// collision (RFC 7296 §2.8.1), so both ends keep the same one.
+// CREATE_CHILD_SA was out: the operator took the child down, so the new
+// Child SA goes at once, or the peer created it as well.
 func (m *Manager) settleRecreated(t *childTask, c *childSA) {
-	sa := c.ike
+	c.recreateSent = t.sent
 	if t.req.closed {
 		c.closing = true
-		m.queueTask(sa, &deleteChildTask{child: c})
+		m.queueTask(c.ike, &deleteChildTask{child: c})
 		return
 	}
-	for _, o := range sa.children {
-		if o == c || o.cfg != c.cfg || !o.byPeer || o.rekeyOf != nil || o.state != ChildInstalled || o.installed.Before(t.sent) {
+	m.recreateCollision(c)
+}
+
+// recreateCollision runs when c, a Child SA we created afresh after a hard
+// expiry or a new one the peer created, is installed, and looks for its
+// counterpart of the same child: the peer's created since our request
+// went out, or ours. Both ends expired it together and created it again.
+// Of the two, the one whose exchange holds the lowest nonce is deleted by
+// its creator, as in a rekey collision (RFC 7296 §2.8.1), so both ends
+// keep the same one, whichever end saw both first.
+func (m *Manager) recreateCollision(c *childSA) {
+	for _, o := range c.ike.children {
+		ours, theirs := c, o
+		if c.byPeer {
+			ours, theirs = o, c
+		}
+		if o == c || o.cfg != c.cfg || ours.byPeer || ours.recreateSent.IsZero() || !theirs.byPeer ||
+			theirs.rekeyOf != nil || ours.state != ChildInstalled || theirs.state != ChildInstalled ||
+			theirs.installed.Before(ours.recreateSent) {
 			continue
 		}
-		if bytes.Compare(minNonce(c.ni, c.nr), minNonce(o.ni, o.nr)) < 0 {
-			m.logChild(c, slog.LevelInfo, "the peer created the Child SA afresh as well, and its exchange won: deleting ours")
-			m.queueTask(sa, &deleteChildTask{child: c})
-			return
+		if bytes.Compare(minNonce(ours.ni, ours.nr), minNonce(theirs.ni, theirs.nr)) < 0 {
+			m.logChild(ours, slog.LevelInfo, "the peer created the Child SA afresh as well, and its exchange won: deleting ours")
+			m.queueTask(ours.ike, &deleteChildTask{child: ours})
 		}
+		return
 	}
 }
 

@@ -252,6 +252,41 @@ func TestChildExpiryBothSides(t *testing.T) {
 	p.checkTraffic()
 }
 
+// TestChildExpiryBothSidesReordered: as TestChildExpiryBothSides, but one
+// end's CREATE_CHILD_SA request arrives after the answer to the other's:
+// that end completes its own before it sees the peer's, and must still
+// apply the rule when the peer's arrives.
+func TestChildExpiryBothSidesReordered(t *testing.T) {
+	const life = 10 * time.Minute
+	for _, late := range []netip.Addr{addrA, addrB} {
+		t.Run(late.String(), func(t *testing.T) {
+			p := newPair(t, pairOpts{tweak: func(a, b *ike.Config) {
+				ca, cb := a.Connections[0].Children[0], b.Connections[0].Children[0]
+				ca.StartAction, ca.LifeTime = ike.ActionStart, life
+				cb.StartAction, cb.LifeTime = ike.ActionStart, life+p0Latency
+			}})
+			p.up(p.a, "gw", "net")
+			p.net.Filter = func(d *iketest.Datagram) iketest.Verdict {
+				if h, _, ok := d.IKE(); ok && d.From.Addr() == late && h.Exchange == message.ExchangeCreateChildSA && !h.IsResponse() {
+					d.At = d.At.Add(4 * p0Latency)
+				}
+				return iketest.Deliver
+			}
+			sent := len(p.net.Sent)
+			p.net.RunFor(life + time.Minute)
+			if a, b := requests(p.net, sent, addrA, message.ExchangeCreateChildSA), requests(p.net, sent, addrB, message.ExchangeCreateChildSA); a != 1 || b != 1 {
+				t.Fatalf("CREATE_CHILD_SA requests: A %d, B %d; the scenario wants one each", a, b)
+			}
+			ca := p.established(p.a, 1).Children[0]
+			cb := p.established(p.b, 1).Children[0]
+			if ca.SPIIn != cb.SPIOut || ca.SPIOut != cb.SPIIn {
+				t.Errorf("A %08x/%08x, B %08x/%08x", ca.SPIIn, ca.SPIOut, cb.SPIIn, cb.SPIOut)
+			}
+			p.checkTraffic()
+		})
+	}
+}
+
 // p0Latency is the in-memory network's one-way latency.
 const p0Latency = 5 * time.Millisecond
 

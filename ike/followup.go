@@ -390,6 +390,7 @@ func (m *Manager) completePendingChild(sa *ikeSA, p *pendingKE) message.NotifyTy
 	}
 	m.logChild(c, slog.LevelInfo, "additional key exchanges done", "proposal", c.suite.String())
 	if old == nil {
+		m.recreateCollision(c)
 		return 0
 	}
 	if old.rekey != nil {

@@ -187,6 +187,9 @@ type childSA struct {
 	// closing: the operator deletes it, so it is not created afresh.
 	// byPeer: the peer's exchange created it.
 	expired, closing, byPeer bool
+	// recreateSent is when the CREATE_CHILD_SA that created it afresh
+	// after a hard expiry went out; zero for any other Child SA.
+	recreateSent time.Time
 
 	tRekey, tExpire, tOutbound, tInactive timer
 }
