@@ -65,7 +65,7 @@ var (
 	ErrAuthFailed = errors.New("auth: AUTH payload does not verify")
 	// ErrNotAllowed: the method or hash is one the policy refuses.
 	ErrNotAllowed = errors.New("auth: authentication method refused by policy")
-	// ErrUnsupported: the method, key type or algorithm is not implemented.
+	// ErrUnsupported: the method, key type or algorithm is one bitw does not support.
 	ErrUnsupported = errors.New("auth: unsupported authentication method or key")
 )
 
