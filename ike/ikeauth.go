@@ -87,14 +87,12 @@ func (t *authTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
 		return errors.New("ike: IKE_AUTH response without IDr or AUTH")
 	}
 	if !conn.Remote.ID.Matches(idr.ID) {
-		m.stats.AuthFailures++
-		return fmt.Errorf("%w: responder identity %s is not %s", errAuth, idr.ID, conn.Remote.ID)
+		return m.responderAuthFailed(sa, fmt.Errorf("%w: responder identity %s is not %s", errAuth, idr.ID, conn.Remote.ID))
 	}
 	sa.remoteID = identityOf(idr.ID)
 	octets := sa.keys.SignedOctets(false, hs.initResp, idr.RestOfIDPayload(), hs.intAuth.Octets(hs.authMsgID))
 	if err := m.verifyAuth(sa, resp, idr.ID, a, octets); err != nil {
-		m.stats.AuthFailures++
-		return err
+		return m.responderAuthFailed(sa, err)
 	}
 	sa.remoteAuth = a.Method
 	if cp := message.Find[*message.CP](resp); cp != nil && t.cp && cp.Type == message.CfgReply {
@@ -119,6 +117,34 @@ func (t *authTask) process(m *Manager, sa *ikeSA, resp *message.Message) error {
 		m.queueTask(sa, &childTask{req: r})
 	}
 	return nil
+}
+
+// responderAuthFailed refuses the responder's identity, certificate or
+// AUTH, and tells the responder, which established the IKE SA when it
+// answered, with AUTHENTICATION_FAILED in an INFORMATIONAL request of its
+// own: RFC 7296 §2.21.2 allows this exception to not starting an exchange
+// on an error in a response. The request goes once and is never
+// retransmitted; its answer is not awaited, and the caller deletes the IKE
+// SA at once. An unauthenticated peer's answer could change nothing, and
+// keeping the SA for retransmissions would keep state for it: should the
+// request be lost, the responder's SA ends with its own timers, as it did
+// before it was sent at all.
+func (m *Manager) responderAuthFailed(sa *ikeSA, err error) error {
+	m.stats.AuthFailures++
+	msg := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.ExchangeInformational,
+		MessageID: sa.nextReqID, Flags: message.FlagInitiator},
+		Payloads: []message.Payload{&message.Notify{Type: message.NotifyAuthenticationFailed}}}
+	packets, encErr := m.encode(sa, msg)
+	if encErr != nil {
+		m.logIKE(sa, slog.LevelError, "encoding AUTHENTICATION_FAILED failed", "err", encErr)
+		return err
+	}
+	sa.nextReqID++
+	m.countOut(msg.Exchange, false)
+	m.logIKE(sa, slog.LevelWarn, "responder authentication failed, sending AUTHENTICATION_FAILED",
+		"notify", message.NotifyAuthenticationFailed.String(), "err", err)
+	m.sendPackets(packets, sa.local, sa.remote)
+	return err
 }
 
 func (m *Manager) finishAuthChild(sa *ikeSA, t *authTask, resp *message.Message) error {

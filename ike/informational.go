@@ -117,6 +117,15 @@ func (m *Manager) dpdCheck(sa *ikeSA) {
 
 // respondInformational answers DELETE, liveness checks and notifications.
 func (m *Manager) respondInformational(sa *ikeSA, msg *message.Message) ([]message.Payload, bool) {
+	if msg.Notify(message.NotifyAuthenticationFailed) != nil {
+		// The initiator refused our authentication after we established
+		// the IKE SA (RFC 7296 §2.21.2): the IKE SA and its Child SAs
+		// go, with no close_action, since the peer does not accept us.
+		m.logIKE(sa, slog.LevelWarn, "the peer refused our authentication: deleting the IKE SA",
+			"notify", message.NotifyAuthenticationFailed.String(), "children", len(sa.children))
+		sa.deleteAfterResponse = true
+		return nil, true
+	}
 	var out []message.Payload
 	for _, p := range msg.Payloads {
 		d, ok := p.(*message.Delete)
