@@ -30,9 +30,11 @@ type childRequest struct {
 	// the expired Child SA it creates afresh, whose policy stays meanwhile.
 	reqKey string
 	// recreate: the request creates afresh a Child SA that reached its
-	// hard lifetime (start_action = start). TEMPORARY_FAILURE is retried
-	// with the rekey retries' backoff, retries counting them on retry;
-	// closed cancels it (the operator took the child down).
+	// hard lifetime (start_action = start). Whatever asked for it, a
+	// CREATE_CHILD_SA answered with TEMPORARY_FAILURE is tried again
+	// with the rekey retries' backoff (retryCreate), retries counting
+	// the tries and retry timing the next; closed cancels it (the
+	// operator took the child down).
 	recreate, closed bool
 	retries          int
 	retry            timer

@@ -208,7 +208,9 @@ func (m *Manager) Down(conn string, done func(error)) error {
 }
 
 // DownChild deletes the connection's Child SAs of that child, and cancels
-// the creation afresh of those that reached their hard lifetime.
+// its creations under way or waiting to try again after TEMPORARY_FAILURE
+// (their requests fail), the creation afresh of those that reached their
+// hard lifetime among them.
 func (m *Manager) DownChild(conn, child string, done func(error)) error {
 	m.now = m.clock.Now()
 	var list []*childSA
@@ -229,7 +231,7 @@ func (m *Manager) DownChild(conn, child string, done func(error)) error {
 				cancelled = true
 			}
 		}
-		if m.cancelRecreates(sa, child) {
+		if m.cancelCreates(sa, child) {
 			cancelled = true
 		}
 	}
@@ -311,28 +313,28 @@ func (m *Manager) sortedSAs() []*ikeSA {
 	return list
 }
 
-// cancelRecreates cancels sa's recreations of the child named child: those
+// cancelCreates cancels sa's creations of the child named child: those
 // waiting for a retry end now, queued ones when their turn comes, and one
 // under way deletes its Child SA once created. It reports whether there
 // were any.
-func (m *Manager) cancelRecreates(sa *ikeSA, child string) bool {
+func (m *Manager) cancelCreates(sa *ikeSA, child string) bool {
 	found := false
 	for _, r := range m.childRequests(sa) {
-		if r.recreate && !r.closed && r.cfg.Name == child {
+		if !r.closed && r.cfg.Name == child {
 			r.closed, found = true, true
 		}
 	}
-	waiting := sa.recreates[:0]
-	for _, r := range sa.recreates {
+	waiting := sa.createRetries[:0]
+	for _, r := range sa.createRetries {
 		if r.closed {
 			m.stop(&r.retry)
-			r.finish(errSkip)
+			r.finish(errChildDown)
 			continue
 		}
 		waiting = append(waiting, r)
 	}
-	clear(sa.recreates[len(waiting):])
-	sa.recreates = waiting
+	clear(sa.createRetries[len(waiting):])
+	sa.createRetries = waiting
 	return found
 }
 
@@ -464,7 +466,7 @@ func (m *Manager) childPending(sa *ikeSA, cfg *Child) bool {
 			return true
 		}
 	}
-	for _, r := range sa.recreates {
+	for _, r := range sa.createRetries {
 		if r.cfg == cfg {
 			return true
 		}

@@ -71,9 +71,15 @@ func (t *childTask) build(m *Manager, sa *ikeSA) ([]message.Payload, error) {
 		old.rekey = t
 		cfg, local, remote, mode = old.cfg, old.local, old.remote, old.mode
 	} else {
-		if r := t.req; r.recreate && (r.closed || m.installedChild(sa, r.cfg)) {
-			// Taken down by the operator, or the peer created it
-			// afresh first.
+		if r := t.req; r.closed {
+			// Taken down by the operator.
+			t.abort(m, sa, errChildDown)
+			return nil, errSkip
+		}
+		if r := t.req; (r.recreate || (r.retries > 0 && r.packet == nil)) && m.installedChild(sa, r.cfg) {
+			// The peer created it first, afresh or while we waited to
+			// try again.
+			r.finish(nil)
 			t.abort(m, sa, errSkip)
 			return nil, errSkip
 		}
@@ -243,11 +249,8 @@ func (t *childTask) complete(m *Manager, sa *ikeSA, keys *keymat.ChildKeys) erro
 			m.destroyChild(c, "install failed")
 			return err
 		}
-		if t.req != nil && t.req.recreate {
-			m.settleRecreated(t, c)
-		}
 		if t.req != nil {
-			t.req.finish(nil)
+			t.req.finish(m.settleCreated(t, c))
 		}
 		return nil
 	}
@@ -367,13 +370,13 @@ func (t *childTask) abort(m *Manager, sa *ikeSA, err error) {
 			}
 		}
 	}
-	if t.req != nil && !m.retryRecreate(sa, t.req, err) {
+	if t.req != nil && !m.retryCreate(sa, t.req, err) {
 		t.req.finish(err)
 	}
 	switch {
 	case errors.Is(err, errCollisionLost):
 		m.logIKE(sa, slog.LevelInfo, "rekey collision lost before our additional key exchanges: the peer's rekey continues")
-	case !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip):
+	case !errors.Is(err, errIKEGone) && !errors.Is(err, errSkip) && !errors.Is(err, errChildDown):
 		m.logIKE(sa, slog.LevelWarn, t.exchange().String()+" failed", "err", err)
 	}
 }
@@ -719,7 +722,7 @@ func (m *Manager) recreateRequest(c *childSA) *childRequest {
 		return nil
 	}
 	r := &childRequest{cfg: c.cfg, recreate: true}
-	r.retry.init(timerChildRecreate, sa, nil)
+	r.retry.init(timerChildCreate, sa, nil)
 	r.retry.req = r
 	if e := m.reqIDs[c.reqKey]; c.reqID != 0 && e != nil {
 		e.refs++
@@ -731,13 +734,18 @@ func (m *Manager) recreateRequest(c *childSA) *childRequest {
 	return r
 }
 
-// retryRecreate schedules another try of a refused recreation after
-// TEMPORARY_FAILURE (RFC 7296 §2.25), with the rekey retries' backoff, and
-// reports whether it did. Other refusals end it, as they end any
-// CREATE_CHILD_SA.
-func (m *Manager) retryRecreate(sa *ikeSA, r *childRequest, err error) bool {
+// retryCreate schedules another try of a CREATE_CHILD_SA that creates a
+// Child SA and was refused with TEMPORARY_FAILURE (RFC 7296 §2.25), and
+// reports whether it did. Whatever asked for the Child SA (up, a start
+// child after IKE_AUTH, an acquire, a close or dpd action, a recreation
+// after a hard expiry), the tries follow the rekey retries' backoff,
+// random in windows that double up to a cap, for as long as the IKE SA
+// (or the one that replaces it) lives and the operator does not take the
+// child down; the request's done waits meanwhile. Other refusals end it,
+// as they end any CREATE_CHILD_SA.
+func (m *Manager) retryCreate(sa *ikeSA, r *childRequest, err error) bool {
 	var ne *notifyError
-	if !r.recreate || r.closed || !errors.As(err, &ne) || ne.t != message.NotifyTemporaryFailure {
+	if r.closed || !errors.As(err, &ne) || ne.t != message.NotifyTemporaryFailure {
 		return false
 	}
 	for sa.rekeyedTo != nil {
@@ -746,20 +754,24 @@ func (m *Manager) retryRecreate(sa *ikeSA, r *childRequest, err error) bool {
 	if sa.state != IKEEstablished && sa.state != IKERekeying {
 		return false
 	}
+	if r.retry.req == nil {
+		r.retry.init(timerChildCreate, sa, nil)
+		r.retry.req = r
+	}
 	d, _ := m.retryDelay(r.retries)
 	r.retries++
 	r.retry.sa = sa
 	m.schedule(&r.retry, d)
-	sa.recreates = append(sa.recreates, r)
-	m.logIKE(sa, slog.LevelInfo, "creating the expired Child SA again later", "child", r.cfg.Name,
+	sa.createRetries = append(sa.createRetries, r)
+	m.logIKE(sa, slog.LevelInfo, "creating the Child SA again later", "child", r.cfg.Name,
 		"why", ne.t.String(), "retry", r.retries, "in", d.Round(time.Millisecond))
 	return true
 }
 
-// recreateAgain queues a recreation whose retry time has come.
-func (m *Manager) recreateAgain(r *childRequest) {
+// createAgain queues a Child SA creation whose retry time has come.
+func (m *Manager) createAgain(r *childRequest) {
 	sa := r.retry.sa
-	sa.recreates = slices.DeleteFunc(sa.recreates, func(o *childRequest) bool { return o == r })
+	sa.createRetries = slices.DeleteFunc(sa.createRetries, func(o *childRequest) bool { return o == r })
 	if sa.state != IKEEstablished && sa.state != IKERekeying {
 		r.finish(errIKEGone)
 		return
@@ -767,26 +779,31 @@ func (m *Manager) recreateAgain(r *childRequest) {
 	m.queueTask(sa, &childTask{req: r})
 }
 
-// dropRecreates ends the recreations waiting for their retry on sa.
-func (m *Manager) dropRecreates(sa *ikeSA, err error) {
-	for _, r := range sa.recreates {
+// dropCreateRetries ends the Child SA creations waiting for their retry on
+// sa.
+func (m *Manager) dropCreateRetries(sa *ikeSA, err error) {
+	for _, r := range sa.createRetries {
 		m.stop(&r.retry)
 		r.finish(err)
 	}
-	sa.recreates = nil
+	sa.createRetries = nil
 }
 
-// settleRecreated handles what happened to a recreation while its
-// CREATE_CHILD_SA was out: the operator took the child down, so the new
-// Child SA goes at once, or the peer created it as well.
-func (m *Manager) settleRecreated(t *childTask, c *childSA) {
-	c.recreateSent = t.sent
+// settleCreated handles what happened to a requested Child SA while its
+// CREATE_CHILD_SA was out, and returns the request's outcome: the
+// operator took the child down, so the new Child SA goes at once, or, for
+// a recreation, the peer created it as well.
+func (m *Manager) settleCreated(t *childTask, c *childSA) error {
 	if t.req.closed {
 		c.closing = true
 		m.queueTask(c.ike, &deleteChildTask{child: c})
-		return
+		return errChildDown
 	}
-	m.recreateCollision(c)
+	if t.req.recreate {
+		c.recreateSent = t.sent
+		m.recreateCollision(c)
+	}
+	return nil
 }
 
 // recreateCollision runs when c, a Child SA we created afresh after a hard
@@ -827,5 +844,5 @@ func (m *Manager) childRequests(sa *ikeSA) []*childRequest {
 			out = append(out, t.req)
 		}
 	}
-	return append(out, sa.recreates...)
+	return append(out, sa.createRetries...)
 }

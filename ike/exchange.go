@@ -38,10 +38,13 @@ type sentHook interface {
 }
 
 var (
-	errSkip     = errors.New("ike: task no longer needed")
-	errRetry    = errors.New("ike: send the request again")
-	errIKEGone  = errors.New("ike: IKE SA deleted")
-	errPeerDead = errors.New("ike: peer does not respond")
+	errSkip    = errors.New("ike: task no longer needed")
+	errRetry   = errors.New("ike: send the request again")
+	errIKEGone = errors.New("ike: IKE SA deleted")
+	// errChildDown ends a Child SA's creation that the operator
+	// cancelled by taking the child down.
+	errChildDown = errors.New("ike: child taken down")
+	errPeerDead  = errors.New("ike: peer does not respond")
 )
 
 // request is our outstanding request.

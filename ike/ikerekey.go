@@ -295,11 +295,11 @@ func (m *Manager) moveToSuccessor(old, nsa *ikeSA) {
 		}
 	}
 	old.queue = keep
-	for _, r := range old.recreates {
+	for _, r := range old.createRetries {
 		r.retry.sa = nsa
 	}
-	nsa.recreates = append(nsa.recreates, old.recreates...)
-	old.recreates = nil
+	nsa.createRetries = append(nsa.createRetries, old.createRetries...)
+	old.createRetries = nil
 	nsa.waiting = append(nsa.waiting, old.waiting...)
 	old.waiting = nil
 	old.rekeyedTo = nsa

@@ -74,7 +74,7 @@ func (m *Manager) deleteIKE(sa *ikeSA, done func(error)) {
 		t.abort(m, sa, errSkip)
 	}
 	sa.queue = nil
-	m.dropRecreates(sa, errSkip)
+	m.dropCreateRetries(sa, errSkip)
 	m.stop(&sa.tRekey)
 	m.stop(&sa.tDPD)
 	if sa.state != IKEDeleting {

@@ -90,9 +90,9 @@ type ikeSA struct {
 	// rekeyRetries counts the retries of its rekey scheduled so far
 	// (scheduleRekeyRetry); its successor starts again at zero.
 	rekeyRetries int
-	// recreates are expired Child SAs to create afresh once their retry
-	// timer fires, after TEMPORARY_FAILURE.
-	recreates []*childRequest
+	// createRetries are Child SAs to create once their retry timer
+	// fires, after TEMPORARY_FAILURE (retryCreate).
+	createRetries []*childRequest
 	// closing: the operator deletes the SA (down, shutdown), so its end
 	// does not start the connection again.
 	closing bool
@@ -260,7 +260,7 @@ func (m *Manager) destroyIKE(sa *ikeSA, why string) {
 	for _, p := range slices.Clone(sa.pendingKEs) {
 		m.dropPendingKE(p, why)
 	}
-	m.dropRecreates(sa, errIKEGone)
+	m.dropCreateRetries(sa, errIKEGone)
 	for _, c := range slices.Clone(sa.children) {
 		m.destroyChild(c, why)
 	}

@@ -24,7 +24,7 @@ const (
 	timerRetry                              // initiate again (keyingtries, dpd_action, close_action)
 	timerCookieRotate                       // new cookie secret
 	timerFollowupKE                         // the next IKE_FOLLOWUP_KE of a sequence did not come
-	timerChildRecreate                      // create an expired Child SA afresh again after TEMPORARY_FAILURE
+	timerChildCreate                        // create a Child SA again after TEMPORARY_FAILURE
 )
 
 // timer is one pending deadline. Timers live inside the SA they belong
@@ -37,7 +37,7 @@ type timer struct {
 	child *childSA
 	conn  *Connection   // timerRetry
 	ke    *pendingKE    // timerFollowupKE
-	req   *childRequest // timerChildRecreate
+	req   *childRequest // timerChildCreate
 }
 
 func (t *timer) init(kind timerKind, sa *ikeSA, child *childSA) {
@@ -194,7 +194,7 @@ func (m *Manager) fire(t *timer) {
 		m.cookies.rotate(m)
 	case timerFollowupKE:
 		m.pendingKEExpired(t.ke)
-	case timerChildRecreate:
-		m.recreateAgain(t.req)
+	case timerChildCreate:
+		m.createAgain(t.req)
 	}
 }

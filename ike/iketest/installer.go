@@ -58,6 +58,9 @@ type Installer struct {
 	Record bool
 	// FailAddSA, if set, makes AddSA fail for SAs it returns true for.
 	FailAddSA func(p ike.SAParams) bool
+	// FailAllocSPI, if set, makes AllocSPI fail when it returns true, as
+	// a data plane out of SPIs would: IKE answers TEMPORARY_FAILURE.
+	FailAllocSPI func(proto proposal.Protocol) bool
 	// used holds the use times tests report with Use (ike.SAUsage).
 	used map[ike.SAKey]time.Time
 }
@@ -106,6 +109,9 @@ func (f *Installer) violate(format string, args ...any) {
 func (f *Installer) AllocSPI(proto proposal.Protocol) (uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.FailAllocSPI != nil && f.FailAllocSPI(proto) {
+		return 0, fmt.Errorf("iketest: no %v SPI left", proto)
+	}
 	for {
 		f.nextSPI++
 		if f.nextSPI >= 256 && !f.reserved[f.nextSPI] {
