@@ -12,9 +12,13 @@ import (
 // platformFacts are the console lines about what the board found at boot.
 func platformFacts(p imx6.Platform, mainAt time.Duration) []string {
 	facts := []string{fmt.Sprintf("main %v after the system counter started", mainAt.Round(time.Millisecond)), "entropy: " + p.Entropy}
-	if p.ClockSynced {
+	switch {
+	case p.ClockSynced:
 		facts = append(facts, "clock: set from the host at boot")
-	} else {
+	case !p.ClockFloor.IsZero():
+		facts = append(facts, "clock: no time source; started at the build time "+p.ClockFloor.Format(time.RFC3339)+
+			" (certificates issued after the build are not yet valid; expiry is judged against build time plus uptime)")
+	default:
 		facts = append(facts, "clock: not set (starts at the Unix epoch; certificate validity cannot be checked against real time)")
 	}
 	if p.Emulated {

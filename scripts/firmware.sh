@@ -163,10 +163,13 @@ EOF
 
 elf=$out/bitw-$board.elf
 stamp=$(git describe --always --dirty 2>/dev/null || echo unknown)
+# The board's wall clock starts from the build time (board/tamago/imx6):
+# SOURCE_DATE_EPOCH when set, for reproducible builds, else the commit time.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 echo "firmware.sh: building ${elf#"$root"/} ($pkg, tags $tags)"
 GOOS=tamago GOOSPKG=github.com/usbarmory/tamago GOARM=7 GOARCH=arm \
 	"$tamago" build -tags "$tags" -trimpath -overlay "$overlay" \
-	-ldflags "-T $text_start -R 0x1000 -X main.version=$stamp" \
+	-ldflags "-T $text_start -R 0x1000 -X main.version=$stamp -X github.com/bitw-dev/bitw/board/tamago/imx6.buildEpoch=$epoch" \
 	-o "$elf" "$pkg"
 
 # The .imx boot image: the loadable bytes from the text start (with .bss

@@ -42,9 +42,12 @@ type Platform struct {
 	// Entropy names the source behind crypto/rand.
 	Entropy string
 	// ClockSynced is true when the wall clock was set from a real time
-	// source at boot (Clock.Synced also follows later Clock.Set calls);
-	// otherwise it starts at the Unix epoch.
+	// source at boot (Clock.Synced also follows later Clock.Set calls).
 	ClockSynced bool
+	// ClockFloor, when ClockSynced is false, is the build time the wall
+	// clock started from; zero when the image carries none, and the
+	// clock then starts at the Unix epoch.
+	ClockFloor time.Time
 	// Err is non-nil when the platform is unusable (ErrNoEntropy).
 	Err error
 }
@@ -73,6 +76,15 @@ func setup() {
 			p.Entropy = "RNGB true random number generator (i.MX6ULL)"
 		default:
 			p.Entropy = "CAAM TRNG seeding an AES-CTR DRBG (i.MX6UL)"
+		}
+		// No time source is read on silicon: start from the build time,
+		// as systemd does with its own build date, so that certificates
+		// issued before the build are valid rather than all "not yet
+		// valid" in 1970. Expiry is then judged against build time plus
+		// uptime, which can only be early.
+		if floor, ok := parseBuildEpoch(buildEpoch); ok {
+			imx6ul.ARM.SetTime(floor.UnixNano())
+			p.ClockFloor = floor
 		}
 		return
 	}
