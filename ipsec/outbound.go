@@ -24,11 +24,19 @@ func (e *Engine) Outbound(b *Buffer, mtu int) OutResult {
 		pkt = pkt[:h.total]
 	}
 	// The first SPD entry that matches (RFC 4301 §5.1), the loop written
-	// here to save a call per packet.
+	// here to save a call per packet, and so is matchFlow's common case,
+	// one selector a side.
 	var ent *spdEntry
 	spd := e.tables.Load().spd
 	for i := range spd {
-		if matchFlow(spd[i].sel.local, spd[i].sel.remote, &h.flow) {
+		l, r := spd[i].sel.local, spd[i].sel.remote
+		var ok bool
+		if len(l) == 1 && len(r) == 1 {
+			ok = l[0].match(h.srcK, h.srcPort, h.famProto) && r[0].match(h.dstK, h.dstPort, h.famProto)
+		} else {
+			ok = matchFlow(l, r, &h.flow)
+		}
+		if ok {
 			ent = &spd[i]
 			break
 		}
@@ -294,7 +302,29 @@ func (e *Engine) outboundFast(sa *assoc, b *Buffer, in innerFacts, mtu int) *pat
 	sa.outBytes.Add(uint64(n))
 	buf := b.buf
 	esp := b.head - espHeaderLen - 8
-	sa.writeOuter(buf[start:esp], p, end-start, seq, in)
+	if p.v4 {
+		// writeOuter's IPv4 case inline, which saves a call and the
+		// spills around it.
+		h := (*[ipv4MinLen]byte)(buf[start:])
+		binary.LittleEndian.PutUint64(h[0:8], binary.LittleEndian.Uint64(p.hdr[0:8]))
+		binary.LittleEndian.PutUint64(h[8:16], binary.LittleEndian.Uint64(p.hdr[8:16]))
+		binary.LittleEndian.PutUint32(h[16:20], binary.LittleEndian.Uint32(p.hdr[16:20]))
+		tos := in.tos&sa.tosKeep | sa.tosSet
+		total := uint16(end - start)
+		id := uint16(seq) + sa.ipIDBase
+		flags := sa.dfSet
+		if in.df {
+			flags |= sa.dfCopy
+		}
+		h[ipv4TOS] = tos
+		binary.BigEndian.PutUint16(h[ipv4TotalLen:], total)
+		binary.BigEndian.PutUint16(h[ipv4ID:], id)
+		h[ipv4Flags] = flags
+		sum := p.sum + uint32(tos) + uint32(total) + uint32(id) + uint32(flags)<<8
+		binary.BigEndian.PutUint16(h[ipv4Checksum:], checksumFold(sum))
+	} else {
+		sa.writeOuter(buf[start:esp], p, end-start, seq, in)
+	}
 	if p.udpLen != 0 {
 		writeUDP(buf[esp-udpLen:esp], p.encap, end-esp+udpLen)
 	}
