@@ -202,6 +202,31 @@ func TestInboundFastPath(t *testing.T) {
 						add(craftESP(t, fast, uint64(1000+i), pt))
 					}
 				}
+				// Padding of every length up to 9, good and with each
+				// octet wrong: inboundFast checks short padding as one
+				// word and longer padding octet by octet.
+				seq := uint64(2000)
+				for n := 9; n < 9+align; n++ {
+					inner := fast.packet(n)
+					for padLen := 0; padLen <= 9; padLen++ {
+						pt := append([]byte(nil), inner...)
+						for i := 1; i <= padLen; i++ {
+							pt = append(pt, byte(i))
+						}
+						pt = append(pt, byte(padLen), nh)
+						if len(pt)%align != 0 {
+							continue
+						}
+						for bad := -1; bad < padLen; bad++ {
+							p := append([]byte(nil), pt...)
+							if bad >= 0 {
+								p[len(inner)+bad] ^= 0x80
+							}
+							seq++
+							add(craftESP(t, fast, seq, p))
+						}
+					}
+				}
 				d := NewBuffer(DefaultBufferSize)
 				if r := fast.a.Dummy(d, fast.out.Key(), 30, 1500); r.Verdict == VerdictForward {
 					add(d)
