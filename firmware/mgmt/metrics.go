@@ -131,9 +131,7 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 	f := e.family("bitw_info", "gauge", "The running bitw: device name and version (always 1).")
 	f.add(1, "device", st.Device, "version", st.Version)
 	e.flush(f)
-	f = e.family("bitw_uptime_seconds", "gauge", "Seconds since the runtime started.")
-	f.add(uint64(max(st.UptimeSecs, 0)))
-	e.flush(f)
+	e.single("bitw_uptime_seconds", "gauge", "Seconds since the runtime started.", uint64(max(st.UptimeSecs, 0)))
 
 	ikeStates := e.family("bitw_ike_sas", "gauge", "IKE SAs by state.")
 	childStates := e.family("bitw_child_sas", "gauge", "Child SAs by state.")
@@ -172,48 +170,28 @@ func WriteMetrics(w io.Writer, st status.Status, m Metrics) error {
 		f.add(d.Count, "source", d.Source, "reason", d.Reason)
 	}
 	e.flush(f)
-	f = e.family("bitw_ipsec_event_overflows_total", "counter", "Data-plane events (expiries, sequence number exhaustion, acquires) dropped because the engine's event channel was full.")
-	f.add(m.IPsec.EventOverflows)
-	e.flush(f)
+	e.single("bitw_ipsec_event_overflows_total", "counter", "Data-plane events (expiries, sequence number exhaustion, acquires) dropped because the engine's event channel was full.", m.IPsec.EventOverflows)
 
 	f = e.family("bitw_ike_exchanges_total", "counter", "IKE exchanges by type and direction (out: initiated by us, in: by the peer).")
 	for _, x := range m.IKE.Exchanges {
 		f.add(x.Count, "type", x.Type, "direction", x.Direction)
 	}
 	e.flush(f)
-	f = e.family("bitw_ike_retransmits_total", "counter", "IKE requests retransmitted for want of a response.")
-	f.add(m.IKE.Retransmits)
-	e.flush(f)
-	f = e.family("bitw_ike_auth_failures_total", "counter", "IKE_AUTH exchanges that failed authentication.")
-	f.add(m.IKE.AuthFailures)
-	e.flush(f)
-	f = e.family("bitw_ike_cookies_sent_total", "counter", "COOKIE challenges sent to IKE_SA_INIT requests: above the half-open threshold, or from a source at its half-open share.")
-	f.add(m.IKE.CookiesSent)
-	e.flush(f)
-	f = e.family("bitw_ike_cookies_verified_total", "counter", "IKE_SA_INIT requests that returned a valid COOKIE.")
-	f.add(m.IKE.CookiesVerified)
-	e.flush(f)
+	e.single("bitw_ike_retransmits_total", "counter", "IKE requests retransmitted for want of a response.", m.IKE.Retransmits)
+	e.single("bitw_ike_auth_failures_total", "counter", "IKE_AUTH exchanges that failed authentication.", m.IKE.AuthFailures)
+	e.single("bitw_ike_cookies_sent_total", "counter", "COOKIE challenges sent to IKE_SA_INIT requests: above the half-open threshold, or from a source at its half-open share.", m.IKE.CookiesSent)
+	e.single("bitw_ike_cookies_verified_total", "counter", "IKE_SA_INIT requests that returned a valid COOKIE.", m.IKE.CookiesVerified)
 	f = e.family("bitw_ike_unprotected_replies_total", "counter", "Error notifications sent in clear to requests outside any IKE SA, by notify type.")
 	for _, n := range m.IKE.UnprotectedReplies {
 		f.add(n.Count, "notify", n.Notify)
 	}
 	e.flush(f)
-	f = e.family("bitw_ike_unprotected_replies_limited_total", "counter", "Unprotected error replies not sent because the global reply rate was spent.")
-	f.add(m.IKE.UnprotectedRepliesLimited)
-	e.flush(f)
-	f = e.family("bitw_ike_idle_child_sas_closed_total", "counter", "Child SAs deleted because they carried no traffic for their inactivity time.")
-	f.add(m.IKE.IdleChildSAsClosed)
-	e.flush(f)
-	f = e.family("bitw_ike_events_dropped_total", "counter", "Data-plane events dropped because IKE's event queue was full.")
-	f.add(m.IKE.EventsDropped)
-	e.flush(f)
+	e.single("bitw_ike_unprotected_replies_limited_total", "counter", "Unprotected error replies not sent because the global reply rate was spent.", m.IKE.UnprotectedRepliesLimited)
+	e.single("bitw_ike_idle_child_sas_closed_total", "counter", "Child SAs deleted because they carried no traffic for their inactivity time.", m.IKE.IdleChildSAsClosed)
+	e.single("bitw_ike_events_dropped_total", "counter", "Data-plane events dropped because IKE's event queue was full.", m.IKE.EventsDropped)
 
-	f = e.family("bitw_buffer_pool_available", "gauge", "Free buffers in the data path's pool.")
-	f.add(uint64(max(m.Pool.Available, 0)))
-	e.flush(f)
-	f = e.family("bitw_buffer_pool_size", "gauge", "Buffers in the data path's pool.")
-	f.add(uint64(max(m.Pool.Size, 0)))
-	e.flush(f)
+	e.single("bitw_buffer_pool_available", "gauge", "Free buffers in the data path's pool.", uint64(max(m.Pool.Available, 0)))
+	e.single("bitw_buffer_pool_size", "gauge", "Buffers in the data path's pool.", uint64(max(m.Pool.Size, 0)))
 
 	packets := e.family("bitw_interface_packets_total", "counter", "Frames a port received (rx) or transmitted (tx).")
 	bytes := e.family("bitw_interface_bytes_total", "counter", "Octets of the frames a port received (rx) or transmitted (tx).")
@@ -269,6 +247,13 @@ func (f *family) add(v uint64, labels ...string) {
 		f.series = append(f.series, key)
 	}
 	f.values[key] += v
+}
+
+// single writes a family of one unlabelled series.
+func (e *exposition) single(name, typ, help string, v uint64) {
+	f := e.family(name, typ, help)
+	f.add(v)
+	e.flush(f)
 }
 
 func (e *exposition) flush(families ...*family) {
