@@ -271,25 +271,35 @@ func newFakeBoard(red, black *nictest.NIC, engines ...hw.Engine) *fakeBoard {
 	}
 }
 
-// TestRunTwoBoards boots two firmware compositions on fake boards joined
-// by in-memory links, with hosts behind them: the console shows the
-// engine fallback and the ready line, the tunnel carries pings, status
-// and the LED follow it, and poweroff deletes the SAs and returns 0.
-func TestRunTwoBoards(t *testing.T) {
-	mac := func(b byte) netstack.MAC { return netstack.MAC{0x02, 0, 0, 0, 0, b} }
+// twoBoardNet joins two boards' ports with in-memory links: hostA
+// (192.168.1.10) on redA, blackA to blackB, and hostB (192.168.2.10),
+// which answers hostA's pings, on redB.
+// id keeps the MAC addresses of different tests apart.
+func twoBoardNet(t *testing.T, id byte) (redA, blackA, blackB, redB *nictest.NIC, hostA *nictest.Host) {
+	t.Helper()
+	mac := func(b byte) netstack.MAC { return netstack.MAC{0x02, 0, 0, 0, id, b} }
 	hostANIC, redA := nictest.Pair(1500, mac(1), mac(2))
-	blackA, blackB := nictest.Pair(1500, mac(3), mac(4))
+	blackA, blackB = nictest.Pair(1500, mac(3), mac(4))
 	redB, hostBNIC := nictest.Pair(1500, mac(5), mac(6))
 	hostA, err := nictest.NewHost(hostANIC, nictest.HostConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24")}, Gateways: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hostA.Close()
+	t.Cleanup(func() { hostA.Close() })
 	hostB, err := nictest.NewHost(hostBNIC, nictest.HostConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.2.10/24")}, Gateways: []netip.Addr{netip.MustParseAddr("192.168.2.1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hostB.Close()
+	t.Cleanup(func() { hostB.Close() })
+	return redA, blackA, blackB, redB, hostA
+}
+
+// TestRunTwoBoards boots two firmware compositions on fake boards joined
+// by in-memory links, with hosts behind them: the console shows the
+// engine fallback and the ready line, the tunnel carries pings, status
+// and the LED follow it, and poweroff deletes the SAs and returns 0.
+func TestRunTwoBoards(t *testing.T) {
+	redA, blackA, blackB, redB, hostA := twoBoardNet(t, 0)
 
 	// gw-a's engine corrupts its ciphertext: the self-test must catch it
 	// and fall back to the soft engine, saying so.
@@ -380,20 +390,7 @@ func TestRunTwoBoards(t *testing.T) {
 // the ESP SAs it can (AES-CBC with HMAC-SHA2-256-128) on both gateways,
 // and the tunnel works through it.
 func TestRunEngineCarriesESP(t *testing.T) {
-	mac := func(b byte) netstack.MAC { return netstack.MAC{0x02, 0, 0, 0, 1, b} }
-	hostANIC, redA := nictest.Pair(1500, mac(1), mac(2))
-	blackA, blackB := nictest.Pair(1500, mac(3), mac(4))
-	redB, hostBNIC := nictest.Pair(1500, mac(5), mac(6))
-	hostA, err := nictest.NewHost(hostANIC, nictest.HostConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24")}, Gateways: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hostA.Close()
-	hostB, err := nictest.NewHost(hostBNIC, nictest.HostConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.2.10/24")}, Gateways: []netip.Addr{netip.MustParseAddr("192.168.2.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hostB.Close()
+	redA, blackA, blackB, redB, hostA := twoBoardNet(t, 1)
 
 	engA, engB := hwtest.New(hw.Soft(), "DCP"), hwtest.New(hw.Soft(), "CAAM")
 	a, b := newFakeBoard(redA, blackA, engA), newFakeBoard(redB, blackB, engB)
