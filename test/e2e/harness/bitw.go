@@ -321,6 +321,18 @@ func (b *Bitw) Up(connChild string, timeout time.Duration) error {
 	return err
 }
 
+// installed finds conn ESTABLISHED with child INSTALLED.
+func (st BitwStatus) installed(conn, child string) (BitwIKEState, BitwChildState, bool) {
+	for _, sa := range st.IKESAs {
+		for _, c := range sa.ChildSAs {
+			if sa.Conn == conn && sa.State == "ESTABLISHED" && c.Name == child && c.State == "INSTALLED" {
+				return sa, c, true
+			}
+		}
+	}
+	return BitwIKEState{}, BitwChildState{}, false
+}
+
 // WaitChild polls the status until conn is ESTABLISHED with child
 // INSTALLED.
 func (b *Bitw) WaitChild(conn, child string, timeout time.Duration) (BitwIKEState, BitwChildState, error) {
@@ -334,15 +346,12 @@ func (b *Bitw) WaitChild(conn, child string, timeout time.Duration) (BitwIKEStat
 		if err != nil {
 			return false, err
 		}
-		for _, sa := range st.IKESAs {
-			for _, c := range sa.ChildSAs {
-				if sa.Conn == conn && sa.State == "ESTABLISHED" && c.Name == child && c.State == "INSTALLED" {
-					gi, gc = sa, c
-					return true, nil
-				}
-			}
+		var ok bool
+		gi, gc, ok = st.installed(conn, child)
+		if !ok {
+			return false, fmt.Errorf("status: %+v", st.IKESAs)
 		}
-		return false, fmt.Errorf("status: %+v", st.IKESAs)
+		return true, nil
 	})
 	return gi, gc, err
 }

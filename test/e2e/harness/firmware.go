@@ -440,15 +440,12 @@ func (f *Firmware) WaitChild(conn, child string, timeout time.Duration) (BitwIKE
 		if err != nil {
 			return false, err
 		}
-		for _, sa := range st.IKESAs {
-			for _, c := range sa.ChildSAs {
-				if sa.Conn == conn && sa.State == "ESTABLISHED" && c.Name == child && c.State == "INSTALLED" {
-					gi, gc = sa, c
-					return true, nil
-				}
-			}
+		var ok bool
+		gi, gc, ok = st.installed(conn, child)
+		if !ok {
+			return false, fmt.Errorf("status: %+v", st.IKESAs)
 		}
-		return false, fmt.Errorf("status: %+v", st.IKESAs)
+		return true, nil
 	})
 	return gi, gc, err
 }
