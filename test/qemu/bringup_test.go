@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bitw-dev/bitw/test/e2e/harness"
 )
 
 // The bring-up image's addresses (test/qemu/bringup) and the host side of
@@ -57,7 +59,7 @@ func requirements(t *testing.T) (root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compiler, err := tamagoCompiler(root)
+	compiler, err := harness.TamagoCompiler(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,21 +72,6 @@ func requirements(t *testing.T) (root string) {
 		}
 	}
 	return root
-}
-
-// tamagoCompiler is where cmd/tamago looks for the TamaGo go command for
-// the tamago module version in go.mod.
-func tamagoCompiler(root string) (string, error) {
-	out, err := exec.Command("go", "list", "-C", root, "-m", "-f", "{{.Version}}", "github.com/usbarmory/tamago").Output()
-	if err != nil {
-		return "", fmt.Errorf("tamago module version: %v", err)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
-	return filepath.Join(cache, "tamago-go", "tamago-go"+version, "bin", "go"), nil
 }
 
 // buildImage builds the bring-up image with the firmware build line.
