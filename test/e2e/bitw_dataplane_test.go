@@ -170,14 +170,6 @@ func TestBitwDataPlane(t *testing.T) {
 		}
 	}
 
-	if err := black.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	frames, err := black.Frames()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leaks := harness.CleartextLeaks(frames, topo.RedPrefixes(), topo.RedAddrs()); len(leaks) > 0 {
-		t.Errorf("%d of %d frames expose red traffic, first: %v", len(leaks), len(frames), leaks[0])
-	}
+	frames := black.StopFrames(t)
+	topo.CheckNoRedInClear(t, "black link", frames)
 }

@@ -74,16 +74,8 @@ func TestBitwFailClosedPeerDown(t *testing.T) {
 			capture := topo.Wire.StartCapture(t, topo.WireA, 0)
 			const pings = 20
 			redAttempts(t, topo, pings)
-			if err := capture.Stop(); err != nil {
-				t.Fatal(err)
-			}
-			frames, err := capture.Frames()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if leaks := harness.CleartextLeaks(frames, topo.RedPrefixes(), topo.RedAddrs()); len(leaks) > 0 {
-				t.Errorf("%d of %d frames on the black link expose red traffic, first: %v", len(leaks), len(frames), leaks[0])
-			}
+			frames := capture.StopFrames(t)
+			topo.CheckNoRedInClear(t, "black link", frames)
 			arp := 0
 			for _, f := range frames {
 				if et, _, ok := f.Network(); ok && et == 0x0806 {
@@ -260,9 +252,7 @@ func TestBitwRekeyNoLoss(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if leaks := harness.CleartextLeaks(frames, topo.RedPrefixes(), topo.RedAddrs()); len(leaks) > 0 {
-				t.Errorf("%d of %d frames expose red traffic, first: %v", len(leaks), len(frames), leaks[0])
-			}
+			topo.CheckNoRedInClear(t, "black link", frames)
 			if len(frames) < r.sent {
 				t.Logf("capture holds %d frames for %d pings (tcpdump dropped some under load)", len(frames), r.sent)
 			}

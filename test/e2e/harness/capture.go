@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -102,6 +103,20 @@ func lastTcpdumpStats(log string) (tcpdumpStats, bool) {
 
 // Frames reads the capture file. Call Stop first.
 func (c *Capture) Frames() ([]Frame, error) { return ReadPcap(c.Path) }
+
+// StopFrames stops the capture and returns its frames, ending the test
+// when either fails.
+func (c *Capture) StopFrames(t testing.TB) []Frame {
+	t.Helper()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := c.Frames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
 
 // Frame is one captured frame.
 type Frame struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
 )
 
 // GatewayKind says what runs in a gateway namespace, and so what the
@@ -194,6 +195,15 @@ func (tp *Topology) RedPrefixes() []netip.Prefix {
 		p = append(p, RedNetA6, RedNetB6)
 	}
 	return p
+}
+
+// CheckNoRedInClear reports a test error when frames captured on the
+// black network carry red traffic in clear; where names the capture.
+func (tp *Topology) CheckNoRedInClear(t testing.TB, where string, frames []Frame) {
+	t.Helper()
+	if leaks := CleartextLeaks(frames, tp.RedPrefixes(), tp.RedAddrs()); len(leaks) > 0 {
+		t.Errorf("%s: %d of %d frames expose red traffic, first: %v", where, len(leaks), len(frames), leaks[0])
+	}
 }
 
 // RedAddrs are the red hosts' and gateways' red addresses.

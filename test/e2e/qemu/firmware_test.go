@@ -246,16 +246,8 @@ func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) 
 		t.Errorf("the Child SAs carried less than the %d and %d bytes of payload iperf3 received", got[0], got[1])
 	}
 
-	if err := capture.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	frames, err := capture.Frames()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leaks := harness.CleartextLeaks(frames, topo.RedPrefixes(), topo.RedAddrs()); len(leaks) > 0 {
-		t.Errorf("%d of %d frames on the black link expose red traffic, first: %v", len(leaks), len(frames), leaks[0])
-	}
+	frames := capture.StopFrames(t)
+	topo.CheckNoRedInClear(t, "black link", frames)
 	esp := 0
 	for _, f := range frames {
 		if _, payload, ok := f.Network(); ok {
@@ -295,16 +287,8 @@ func firmwareSuite(t *testing.T, root string, topo *harness.Topology, gwB peer) 
 	dropsBefore := redDrops(t, fw)
 	capture = topo.Wire.StartCapture(t, topo.WireA, 0)
 	redAttempts(t, topo)
-	if err := capture.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	frames, err = capture.Frames()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leaks := harness.CleartextLeaks(frames, topo.RedPrefixes(), topo.RedAddrs()); len(leaks) > 0 {
-		t.Errorf("peer down: %d of %d frames on the black link expose red traffic, first: %v", len(leaks), len(frames), leaks[0])
-	}
+	frames = capture.StopFrames(t)
+	topo.CheckNoRedInClear(t, "black link, peer down", frames)
 	dropped := redDrops(t, fw) - dropsBefore
 	t.Logf("peer down: black link carried %d frames, none with red traffic; the firmware dropped %d red packets (policy_discard + no_sa)", len(frames), dropped)
 	if dropped < pings+2 {
